@@ -1,0 +1,191 @@
+// The graph under construction: symbolic tensors, nodes, initializers (inline constants and external weights that
+// point into safetensors files), graph inputs and outputs. Op builders in ./ops create nodes through `Graph.node`,
+// after checking shapes and dtypes themselves; emission to ONNX lives in ./onnx-emit.ts.
+
+import { DType, HostTensor, elementCount } from '../io/host-tensor.js';
+import { Shape, formatShape } from './shape.js';
+
+export type AttrValue = number | string | number[] | string[] | { float: number } | { floats: number[] } | HostTensor;
+
+export interface NodeSpec {
+  readonly opType: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly attributes: Readonly<Record<string, AttrValue>>;
+  readonly name: string;
+  readonly domain?: string;
+}
+
+export interface ExternalData {
+  /** File name relative to the graph's external-data folder. */
+  readonly location: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+export interface InitializerSpec {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data?: HostTensor;
+  readonly external?: ExternalData;
+}
+
+export class Tensor {
+  constructor(
+    readonly graph: Graph,
+    readonly name: string,
+    readonly dtype: DType,
+    readonly shape: Shape,
+  ) {}
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  toString(): string {
+    return `${this.name}: ${this.dtype}${formatShape(this.shape)}`;
+  }
+}
+
+export class Graph {
+  readonly nodes: NodeSpec[] = [];
+  readonly initializers: InitializerSpec[] = [];
+  readonly inputs: Tensor[] = [];
+  readonly outputs: Tensor[] = [];
+  /** Folder holding every external-data file this graph references (one folder per graph, as ORT requires). */
+  externalDataFolder?: string;
+  private readonly usedNames = new Set<string>();
+  private counter = 0;
+  private scopeStack: string[] = [];
+  private readonly constCache = new Map<string, Tensor>();
+
+  constructor(readonly name = 'sana_ts_graph') {}
+
+  /** Runs `build` with `prefix` added to the names of nodes it creates (readable names in profiles and errors). */
+  scope<T>(prefix: string, build: () => T): T {
+    this.scopeStack.push(prefix);
+    try {
+      return build();
+    } finally {
+      this.scopeStack.pop();
+    }
+  }
+
+  uniqueName(base: string): string {
+    const scoped = this.scopeStack.length ? `${this.scopeStack.join('.')}.${base}` : base;
+    let name = scoped;
+    while (this.usedNames.has(name)) name = `${scoped}_${++this.counter}`;
+    this.usedNames.add(name);
+    return name;
+  }
+
+  input(name: string, dtype: DType, shape: Shape): Tensor {
+    if (this.usedNames.has(name)) throw new Error(`graph input "${name}" is defined twice`);
+    this.usedNames.add(name);
+    const t = new Tensor(this, name, dtype, shape);
+    this.inputs.push(t);
+    return t;
+  }
+
+  /** Marks `t` as a graph output under `name` (an Identity node renames it when needed). */
+  output(t: Tensor, name: string): Tensor {
+    this.checkOwn(t, 'output');
+    let out = t;
+    if (t.name !== name) {
+      if (this.usedNames.has(name)) throw new Error(`graph output name "${name}" is already used`);
+      this.usedNames.add(name);
+      this.nodes.push({ opType: 'Identity', inputs: [t.name], outputs: [name], attributes: {}, name: `${name}_identity` });
+      out = new Tensor(this, name, t.dtype, t.shape);
+    }
+    this.outputs.push(out);
+    return out;
+  }
+
+  /** An inline constant (small tensors: shapes, scalars, test weights). Identical constants are shared. */
+  constant(value: HostTensor, name = 'const'): Tensor {
+    const key = constantKey(value);
+    const cached = key ? this.constCache.get(key) : undefined;
+    if (cached) return cached;
+    const uname = this.uniqueName(name);
+    this.initializers.push({ name: uname, dtype: value.dtype, shape: [...value.shape], data: value });
+    const t = new Tensor(this, uname, value.dtype, [...value.shape]);
+    if (key) this.constCache.set(key, t);
+    return t;
+  }
+
+  scalar(value: number, dtype: 'float32' | 'int64' = 'float32'): Tensor {
+    return dtype === 'int64'
+      ? this.constant(HostTensor.int64([], [value]), 'scalar_i64')
+      : this.constant(HostTensor.float32([], [value]), 'scalar');
+  }
+
+  int64s(values: readonly number[]): Tensor {
+    return this.constant(HostTensor.int64([values.length], [...values]), 'ints');
+  }
+
+  floats(shape: readonly number[], values: readonly number[] | Float32Array): Tensor {
+    return this.constant(HostTensor.float32(shape, Float32Array.from(values)), 'floats');
+  }
+
+  /** A weight whose bytes stay in a file; ONNX Runtime maps or reads them at session creation. */
+  external(name: string, dtype: DType, shape: readonly number[], data: ExternalData): Tensor {
+    const expected = elementCount(shape);
+    if (data.length !== expected * bytesPer(dtype)) {
+      throw new Error(`external weight "${name}": ${dtype}${formatShape(shape)} needs ${expected * bytesPer(dtype)} bytes, got ${data.length}`);
+    }
+    const uname = this.uniqueName(name);
+    this.initializers.push({ name: uname, dtype, shape: [...shape], external: data });
+    return new Tensor(this, uname, dtype, [...shape]);
+  }
+
+  /**
+   * Adds a node. Op builders call this after validating inputs; `outputs` gives each result's dtype and shape.
+   */
+  node(
+    opType: string,
+    inputs: ReadonlyArray<Tensor | null>,
+    outputs: ReadonlyArray<{ dtype: DType; shape: Shape }>,
+    attributes: Record<string, AttrValue> = {},
+    domain?: string,
+  ): Tensor[] {
+    for (const t of inputs) if (t) this.checkOwn(t, opType);
+    const nodeName = this.uniqueName(opType);
+    const outTensors = outputs.map((o, i) => new Tensor(this, outputs.length === 1 ? nodeName : `${nodeName}:${i}`, o.dtype, o.shape));
+    for (const t of outTensors) this.usedNames.add(t.name);
+    this.nodes.push({
+      opType,
+      inputs: inputs.map((t) => (t ? t.name : '')),
+      outputs: outTensors.map((t) => t.name),
+      attributes,
+      name: nodeName,
+      domain,
+    });
+    return outTensors;
+  }
+
+  node1(
+    opType: string,
+    inputs: ReadonlyArray<Tensor | null>,
+    dtype: DType,
+    shape: Shape,
+    attributes: Record<string, AttrValue> = {},
+    domain?: string,
+  ): Tensor {
+    return this.node(opType, inputs, [{ dtype, shape }], attributes, domain)[0];
+  }
+
+  private checkOwn(t: Tensor, op: string): void {
+    if (t.graph !== this) throw new Error(`${op}: tensor ${t.name} belongs to another graph`);
+  }
+}
+
+function bytesPer(dtype: DType): number {
+  return { float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 }[dtype];
+}
+
+function constantKey(value: HostTensor): string | undefined {
+  if (value.size > 64) return undefined;
+  const data = value.dtype === 'int64' ? Array.from(value.data as BigInt64Array, String) : Array.from(value.data as ArrayLike<number>);
+  return `${value.dtype}|${value.shape.join(',')}|${data.join(',')}`;
+}

@@ -1,0 +1,81 @@
+// Matrix products: MatMul with batch broadcasting, Gemm, and `linear` for PyTorch-layout weights [out, in].
+
+import { Tensor } from '../graph.js';
+import { Dim, broadcastShapes, dimsCompatible } from '../shape.js';
+import { describe, expectFloat, expectSameDtype } from './check.js';
+import { dimOf, reshape, shapeOf, slice } from './shape-ops.js';
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  const dtype = expectSameDtype('MatMul', a, b);
+  expectFloat('MatMul', a);
+  if (a.rank < 1 || b.rank < 1) throw new Error(`MatMul: scalars are not allowed (${describe(a)}, ${describe(b)})`);
+  const aShape = a.rank === 1 ? [1, a.shape[0]] : a.shape;
+  const bShape = b.rank === 1 ? [b.shape[0], 1] : b.shape;
+  const k1 = aShape[aShape.length - 1];
+  const k2 = bShape[bShape.length - 2];
+  if (!dimsCompatible(k1, k2)) {
+    throw new Error(`MatMul: inner dimensions differ: ${describe(a)} x ${describe(b)} (${k1} vs ${k2})`);
+  }
+  const batch = broadcastShapes(`MatMul(${describe(a)}, ${describe(b)})`, [aShape.slice(0, -2), bShape.slice(0, -2)]);
+  const shape: Dim[] = [...batch];
+  if (a.rank > 1) shape.push(aShape[aShape.length - 2]);
+  if (b.rank > 1) shape.push(bShape[bShape.length - 1]);
+  return a.graph.node1('MatMul', [a, b], dtype, shape);
+}
+
+export interface GemmOptions {
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  beta?: number;
+}
+
+/** Y = alpha * op(A) op(B) + beta * C for 2-D A and B. */
+export function gemm(a: Tensor, b: Tensor, c: Tensor | null, opts: GemmOptions = {}): Tensor {
+  const dtype = expectSameDtype('Gemm', a, b, ...(c ? [c] : []));
+  if (a.rank !== 2 || b.rank !== 2) throw new Error(`Gemm: needs 2-D inputs, got ${describe(a)} and ${describe(b)}`);
+  const [m, ka] = opts.transA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
+  const [kb, n] = opts.transB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
+  if (!dimsCompatible(ka, kb)) {
+    throw new Error(`Gemm: inner dimensions differ: ${describe(a)}${opts.transA ? 'ᵀ' : ''} x ${describe(b)}${opts.transB ? 'ᵀ' : ''}`);
+  }
+  if (c) broadcastShapes(`Gemm bias ${describe(c)} onto [${m}, ${n}]`, [[m, n], c.shape]);
+  return a.graph.node1('Gemm', [a, b, c], dtype, [m, n], {
+    transA: opts.transA ? 1 : 0,
+    transB: opts.transB ? 1 : 0,
+    alpha: { float: opts.alpha ?? 1 },
+    beta: { float: opts.beta ?? 1 },
+  });
+}
+
+/**
+ * y = x W^T + bias with W in PyTorch layout [out, in], for x of any rank (leading dims flattened for Gemm, whose
+ * transB reads the weight in place: no transposed copy of the weight is made).
+ */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (weight.rank !== 2) throw new Error(`linear: weight ${describe(weight)} must be [out, in]`);
+  const [outF, inF] = weight.shape;
+  const last = x.shape[x.rank - 1];
+  if (!dimsCompatible(last, inF)) {
+    throw new Error(`linear: input ${describe(x)} has ${last} features, weight ${describe(weight)} expects ${inF}`);
+  }
+  if (bias && (bias.rank !== 1 || !dimsCompatible(bias.shape[0], outF))) {
+    throw new Error(`linear: bias ${describe(bias)} must be [${outF}]`);
+  }
+  if (x.rank === 2) return gemm(x, weight, bias ?? null, { transB: true });
+  const flat = reshape(x, [-1, typeof inF === 'number' ? inF : dimOf(x, -1)]); // [prod(lead), in]
+  const y = gemm(flat, weight, bias ?? null, { transB: true }); // [prod(lead), out]
+  const lead = x.shape.slice(0, -1);
+  if (lead.every((d) => typeof d === 'number')) return reshape(y, [...(lead as number[]), outF as number]);
+  // [...lead, out]: the leading sizes come from x's run-time shape
+  const g = x.graph;
+  const leadShape = slice(shapeOf(x), [0], [0], [x.rank - 1]);
+  const outShape = g.node1('Concat', [leadShape, g.int64s([outF as number])], 'int64', [x.rank], { axis: 0 });
+  return g.node1('Reshape', [y, outShape], y.dtype, [...lead, outF]);
+}
+
+export function einsum(equation: string, inputs: Tensor[], outShape: Dim[]): Tensor {
+  const dtype = expectSameDtype('Einsum', ...inputs);
+  return inputs[0].graph.node1('Einsum', inputs, dtype, outShape, { equation });
+}
+

@@ -1,0 +1,103 @@
+// Strict binding of checkpoint tensors to graph weights. Every weight the graph asks for must exist with the
+// expected shape, and every checkpoint tensor must be used exactly once; all problems are collected and reported in
+// one error. Weights enter the graph as ONNX external data pointing into the safetensors file (no copy), with a
+// Cast in the graph when the file dtype differs from the compute dtype.
+
+import * as path from 'node:path';
+import { Graph, Tensor } from '../graph/graph.js';
+import { cast } from '../graph/ops/shape-ops.js';
+import { DType } from '../io/host-tensor.js';
+import { realWeightPath } from '../io/safetensors.js';
+import { WeightStore } from '../io/weights.js';
+
+export interface WeightBinderOptions {
+  /** dtype the model computes in (float32 on CPU). */
+  computeDtype?: DType;
+  /** Checkpoint keys that may be present but are not used (e.g. training-only buffers). */
+  ignore?: (name: string) => boolean;
+  /** Maps a graph weight name to the checkpoint key (for checkpoint dialects, e.g. a "model." prefix). */
+  keyFor?: (name: string) => string;
+}
+
+export class WeightBinder {
+  private readonly used = new Set<string>();
+  private readonly missing: string[] = [];
+  private readonly misShaped: string[] = [];
+  private readonly bound = new Map<string, Tensor>();
+  private readonly computeDtype: DType;
+
+  constructor(
+    readonly graph: Graph,
+    readonly store: WeightStore,
+    private readonly options: WeightBinderOptions = {},
+  ) {
+    this.computeDtype = options.computeDtype ?? 'float32';
+  }
+
+  has(name: string): boolean {
+    return this.store.has(this.key(name));
+  }
+
+  /** The weight `name` with the expected shape, as a compute-dtype tensor of the graph. */
+  get(name: string, shape: readonly number[]): Tensor {
+    const cached = this.bound.get(name);
+    if (cached) return cached;
+    const key = this.key(name);
+    if (!this.store.has(key)) {
+      this.missing.push(`${key} ${JSON.stringify(shape)}`);
+      return this.placeholder(name, shape);
+    }
+    const { file, info } = this.store.get(key);
+    this.used.add(key);
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      this.misShaped.push(`${key}: file has ${JSON.stringify(info.shape)}, model expects ${JSON.stringify(shape)}`);
+      return this.placeholder(name, shape);
+    }
+    const real = realWeightPath(file.path);
+    const folder = path.dirname(real);
+    if (this.graph.externalDataFolder === undefined) this.graph.externalDataFolder = folder;
+    else if (this.graph.externalDataFolder !== folder) {
+      throw new Error(`${this.store.source}: weights of one graph must share a folder (${this.graph.externalDataFolder} vs ${folder})`);
+    }
+    const raw = this.graph.external(name, info.dtype, info.shape, {
+      location: path.basename(real),
+      offset: info.fileOffset,
+      length: info.byteLength,
+    });
+    const t = info.dtype === this.computeDtype ? raw : cast(raw, this.computeDtype);
+    this.bound.set(name, t);
+    return t;
+  }
+
+  /** Dtype of a checkpoint tensor as stored. */
+  fileDtype(name: string): DType | undefined {
+    const key = this.key(name);
+    return this.store.has(key) ? this.store.get(key).info.dtype : undefined;
+  }
+
+  /** Throws one error listing every missing, unexpected and mis-shaped tensor. */
+  finish(what: string): void {
+    const unexpected = [...this.store.names()].filter((n) => !this.used.has(n) && !this.options.ignore?.(n));
+    if (!this.missing.length && !this.misShaped.length && !unexpected.length) return;
+    const lines = [`${what}: the checkpoint ${this.store.source} does not match the model config`];
+    const list = (title: string, items: string[]) => {
+      if (!items.length) return;
+      lines.push(`  ${title} (${items.length}):`);
+      for (const item of items.slice(0, 20)) lines.push(`    ${item}`);
+      if (items.length > 20) lines.push(`    ... and ${items.length - 20} more`);
+    };
+    list('missing', this.missing);
+    list('mis-shaped', this.misShaped);
+    list('unexpected', unexpected.sort());
+    throw new Error(lines.join('\n'));
+  }
+
+  private key(name: string): string {
+    return this.options.keyFor ? this.options.keyFor(name) : name;
+  }
+
+  private placeholder(name: string, shape: readonly number[]): Tensor {
+    const n = shape.reduce((p, d) => p * d, 1);
+    return this.graph.external(`missing.${name}`, this.computeDtype, shape, { location: 'missing', offset: 0, length: n * 4 });
+  }
+}
