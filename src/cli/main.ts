@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// The `sana` command: thin subcommands over the library.
+
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as path from 'node:path';
+import { EXIT_BAD_INPUT } from './errors.js';
+import { RUN_HELP, runCommand } from './run.js';
+
+const HELP = `Usage: sana <command> [options]
+
+SANA text-to-image on ONNX Runtime.
+
+Commands:
+  run <component>   run one model component on named tensors (sana run --help)
+
+Options:
+  -h, --help        show this help
+  -v, --version     print the version
+`;
+
+interface Command {
+  help: string;
+  run(argv: string[]): Promise<void>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  run: { help: RUN_HELP, run: runCommand },
+};
+
+function version(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(here, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+    process.stdout.write(HELP);
+    return first === undefined ? EXIT_BAD_INPUT : 0;
+  }
+  if (first === '-v' || first === '--version') {
+    process.stdout.write(`sana-ts ${version()}\n`);
+    return 0;
+  }
+  const command = COMMANDS[first];
+  if (!command) {
+    process.stderr.write(`sana: unknown command "${first}"\n\n${HELP}`);
+    return EXIT_BAD_INPUT;
+  }
+  try {
+    await command.run(rest);
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    // Programming errors keep their stack; everything else (bad arguments, files, weights, configs) is reported as
+    // the plain message, which names the file, key or argument at fault.
+    const isBug =
+      !err.code?.startsWith('ERR_PARSE_ARGS') && (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError);
+    process.stderr.write(`sana ${first}: ${err.message ?? String(e)}\n`);
+    if (isBug || process.env.SANA_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return isBug ? 1 : EXIT_BAD_INPUT;
+  }
+}
+
+const invokedDirectly = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url));
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
