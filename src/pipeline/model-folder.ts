@@ -1,0 +1,91 @@
+// Resolving a pipeline model: a diffusers folder with model_index.json, or a Hugging Face repo id found in the local
+// Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub). No network is used.
+// ref: SANA.md §0 (pipeline components)
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readJsonFile } from '../io/config.js';
+
+export interface PipelineFolder {
+  readonly root: string;
+  readonly index: Record<string, unknown>;
+  /** Component sub-folders that model_index.json lists (transformer, vae, text_encoder, tokenizer, scheduler). */
+  readonly components: Readonly<Record<string, string>>;
+}
+
+const REQUIRED_FILES: Record<string, string[]> = {
+  transformer: ['config.json'],
+  vae: ['config.json'],
+  scheduler: ['scheduler_config.json'],
+  text_encoder: ['config.json'],
+  tokenizer: ['tokenizer.json'],
+};
+
+export const ACCEPTED_CLASSES: Record<string, string[]> = {
+  transformer: ['SanaTransformer2DModel'],
+  vae: ['AutoencoderDC'],
+  scheduler: ['DPMSolverMultistepScheduler', 'FlowMatchEulerDiscreteScheduler'],
+  text_encoder: ['Gemma2Model', 'Gemma2ForCausalLM'],
+  tokenizer: ['GemmaTokenizer', 'GemmaTokenizerFast'],
+};
+
+export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
+  if (env.HF_HOME) return path.join(env.HF_HOME, 'hub');
+  return path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'huggingface', 'hub');
+}
+
+const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+/** Finds `owner/name` in the local Hugging Face cache: the snapshot named by refs/main (or the only snapshot). */
+export function findInHubCache(repoId: string, env: NodeJS.ProcessEnv = process.env): string {
+  const cache = hubCacheDir(env);
+  const repoDir = path.join(cache, `models--${repoId.replace('/', '--')}`);
+  if (!fs.existsSync(repoDir)) {
+    throw new Error(`model "${repoId}" is not in the local Hugging Face cache (${cache}); download it first or pass a folder`);
+  }
+  const ref = path.join(repoDir, 'refs', 'main');
+  const snapshots = path.join(repoDir, 'snapshots');
+  if (fs.existsSync(ref)) {
+    const rev = fs.readFileSync(ref, 'utf8').trim();
+    const snap = path.join(snapshots, rev);
+    if (fs.existsSync(snap)) return snap;
+  }
+  const revs = fs.existsSync(snapshots) ? fs.readdirSync(snapshots) : [];
+  if (revs.length === 1) return path.join(snapshots, revs[0]);
+  throw new Error(
+    `model "${repoId}" in ${repoDir}: ${revs.length ? `${revs.length} snapshots and no refs/main to choose one` : 'no snapshot'}`,
+  );
+}
+
+/** Resolves a folder or a repo id and validates the pipeline layout; errors say which file is missing. */
+export function resolvePipelineFolder(model: string, env: NodeJS.ProcessEnv = process.env): PipelineFolder {
+  let root: string;
+  if (fs.existsSync(model)) root = path.resolve(model);
+  else if (REPO_ID.test(model)) root = findInHubCache(model, env);
+  else throw new Error(`model "${model}": no such folder, and not a Hugging Face repo id (owner/name)`);
+  if (!fs.statSync(root).isDirectory()) throw new Error(`model ${root}: not a folder`);
+  const indexPath = path.join(root, 'model_index.json');
+  if (!fs.existsSync(indexPath)) {
+    throw new Error(`model ${root}: not a pipeline folder (missing model_index.json)`);
+  }
+  const index = readJsonFile(indexPath);
+  const components: Record<string, string> = {};
+  for (const [name, files] of Object.entries(REQUIRED_FILES)) {
+    const entry = index[name];
+    if (!Array.isArray(entry) || entry[1] === null) {
+      throw new Error(`${indexPath}: no "${name}" component listed (SANA needs ${Object.keys(REQUIRED_FILES).join(', ')})`);
+    }
+    const cls = String(entry[1]);
+    if (!ACCEPTED_CLASSES[name].includes(cls)) {
+      throw new Error(`${indexPath}: "${name}" is ${cls}; expected ${ACCEPTED_CLASSES[name].join(' or ')}`);
+    }
+    const dir = path.join(root, name);
+    for (const f of files) {
+      if (!fs.existsSync(path.join(dir, f))) throw new Error(`model ${root}: missing ${name}/${f}`);
+    }
+    components[name] = dir;
+  }
+  return { root, index, components };
+}
