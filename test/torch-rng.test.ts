@@ -34,7 +34,8 @@ function assertSameBits(actual: HostTensor, expected: HostTensor, what: string):
       if (first < 0) first = i;
     }
   }
-  assert.equal(mismatches, 0, `${what}: ${mismatches} of ${eBits.length} elements differ, first at ${first}: ${a[first]} vs ${e[first]}`);
+  const firstMismatch = `first at ${first}: ${a[first]} vs ${e[first]}`;
+  assert.equal(mismatches, 0, `${what}: ${mismatches} of ${eBits.length} elements differ, ${firstMismatch}`);
 }
 
 const manifest = loadManifest(FIXTURE);

@@ -10,6 +10,8 @@
 // - randn, fewer than 16 elements: per element a float64 normal_distribution: draw u1, u2 (double uniforms),
 //   r = sqrt(-2 log1p(-u2)), theta = 2 pi u1, return r cos(theta) and CACHE r sin(theta) in the generator for the
 //   next scalar draw (so 7 elements use 4 pairs, and the cache survives into the next call).
+// The >= 16 path reproduces x86-64 CPUs with AVX2 (what the fixture and any recent PC or server run). Without AVX2
+// (e.g. torch on ARM) torch uses a scalar float32 Box-Muller with libm log/sin/cos, whose last bits differ.
 
 import { HostTensor, elementCount } from '../io/host-tensor.js';
 import { Mt19937 } from './mt19937.js';
@@ -22,7 +24,7 @@ const INT64_MIN = -(1n << 63n);
 const BOX_MULLER_BLOCK = 16;
 const f32 = Math.fround;
 
-/** Normalises a seed the way Python's Generator.manual_seed accepts it: [-2^63, 2^64), negatives as two's complement. */
+/** A seed as Generator.manual_seed accepts it: in [-2^63, 2^64), negatives taken as two's complement. */
 export function normaliseSeed(seed: TorchSeed, what = 'seed'): bigint {
   let value: bigint;
   if (typeof seed === 'bigint') {
