@@ -1,0 +1,207 @@
+// ref: SANA.md §5.2, §5.4, §5.5. Reads a checkpoint's scheduler/scheduler_config.json (diffusers' file, which may
+// hold -Infinity), checks the keys the samplers use, and builds the sampler, optionally overridden: the sampler
+// ('dpm' = Flow-DPM-Solver, 'euler' = Flow-Euler) and the flow shift, which the two share (flow_shift / shift).
+// Keys missing from the file take diffusers' defaults, except the ones whose default would silently give a
+// different sampler (the class, the flow shift, use_flow_sigmas, prediction_type): those are required.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseLenientJson } from '../io/lenient-json.js';
+import { FlowDpmSolver, FLOW_DPM_SOLVER_DEFAULTS } from './flow-dpm-solver.js';
+import { FlowMatchEuler } from './flow-euler.js';
+import { FlowScheduler } from './flow-scheduler.js';
+
+export const SCHEDULER_CONFIG_FILE = 'scheduler_config.json';
+
+export type SamplerKind = 'dpm' | 'euler';
+
+const CLASS_TO_SAMPLER: Readonly<Record<string, SamplerKind>> = {
+  DPMSolverMultistepScheduler: 'dpm',
+  FlowMatchEulerDiscreteScheduler: 'euler',
+};
+
+interface CommonSchedulerConfig {
+  /** Where the config came from, for messages. */
+  source: string;
+  className: string;
+  numTrainTimesteps: number;
+  flowShift: number;
+}
+
+export interface DpmSchedulerConfig extends CommonSchedulerConfig {
+  kind: 'dpm';
+  solverOrder: 1 | 2;
+  lowerOrderFinal: boolean;
+  eulerAtFinal: boolean;
+  finalSigmasType: 'zero';
+}
+
+export interface EulerSchedulerConfig extends CommonSchedulerConfig {
+  kind: 'euler';
+}
+
+export type SchedulerConfig = DpmSchedulerConfig | EulerSchedulerConfig;
+
+export interface SchedulerOverrides {
+  sampler?: SamplerKind;
+  flowShift?: number;
+}
+
+export class SchedulerConfigError extends Error {
+  constructor(source: string, message: string) {
+    super(`${source}: ${message}`);
+    this.name = 'SchedulerConfigError';
+  }
+}
+
+/** Typed access to the raw JSON object with errors that name the file and the key. */
+class ConfigReader {
+  constructor(
+    readonly source: string,
+    private readonly raw: Record<string, unknown>,
+  ) {}
+
+  fail(key: string, message: string): never {
+    throw new SchedulerConfigError(this.source, `"${key}" ${message}`);
+  }
+
+  private get(key: string, required: boolean): unknown {
+    const value = this.raw[key];
+    if (value === undefined && required) this.fail(key, 'is required but missing');
+    return value;
+  }
+
+  string(key: string, fallback?: string): string {
+    const value = this.get(key, fallback === undefined) ?? fallback;
+    if (typeof value !== 'string') this.fail(key, `must be a string, got ${JSON.stringify(value)}`);
+    return value;
+  }
+
+  boolean(key: string, fallback?: boolean): boolean {
+    const value = this.get(key, fallback === undefined) ?? fallback;
+    if (typeof value !== 'boolean') this.fail(key, `must be true or false, got ${JSON.stringify(value)}`);
+    return value;
+  }
+
+  positiveNumber(key: string, fallback?: number): number {
+    const value = this.get(key, fallback === undefined) ?? fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      this.fail(key, `must be a positive number, got ${JSON.stringify(value)}`);
+    }
+    return value;
+  }
+
+  positiveInteger(key: string, fallback?: number): number {
+    const value = this.positiveNumber(key, fallback);
+    if (!Number.isSafeInteger(value)) this.fail(key, `must be an integer, got ${value}`);
+    return value;
+  }
+
+  oneOf<T extends string | number | boolean | null>(key: string, allowed: readonly T[], fallback: T | undefined): T {
+    const value = this.raw[key] === undefined ? fallback : this.raw[key];
+    if (value === undefined) this.fail(key, 'is required but missing');
+    if (!allowed.includes(value as T)) {
+      this.fail(key, `is ${JSON.stringify(value)}; supported: ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
+    }
+    return value as T;
+  }
+}
+
+export function parseSchedulerConfig(text: string, source: string): SchedulerConfig {
+  const raw = parseLenientJson(text, source);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new SchedulerConfigError(source, 'expected a JSON object');
+  }
+  const reader = new ConfigReader(source, raw as Record<string, unknown>);
+  const className = reader.string('_class_name');
+  const kind = CLASS_TO_SAMPLER[className];
+  if (!kind) {
+    const supported = Object.keys(CLASS_TO_SAMPLER).join(', ');
+    reader.fail('_class_name', `is ${JSON.stringify(className)}; supported: ${supported}`);
+  }
+  const numTrainTimesteps = reader.positiveInteger('num_train_timesteps', 1000);
+  return kind === 'dpm'
+    ? readDpmConfig(reader, className, numTrainTimesteps)
+    : readEulerConfig(reader, className, numTrainTimesteps);
+}
+
+function readDpmConfig(reader: ConfigReader, className: string, numTrainTimesteps: number): DpmSchedulerConfig {
+  reader.oneOf('use_flow_sigmas', [true], undefined);
+  reader.oneOf('prediction_type', ['flow_prediction'], undefined);
+  reader.oneOf('algorithm_type', ['dpmsolver++'], 'dpmsolver++');
+  reader.oneOf('solver_type', ['midpoint'], 'midpoint');
+  reader.oneOf('thresholding', [false], false);
+  // diffusers checks these before use_flow_sigmas, so any of them would replace the flow schedule.
+  for (const key of ['use_karras_sigmas', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_lu_lambdas']) {
+    reader.oneOf(key, [false], false);
+  }
+  return {
+    kind: 'dpm',
+    source: reader.source,
+    className,
+    numTrainTimesteps,
+    flowShift: reader.positiveNumber('flow_shift'),
+    solverOrder: reader.oneOf('solver_order', [1, 2] as const, FLOW_DPM_SOLVER_DEFAULTS.solverOrder),
+    lowerOrderFinal: reader.boolean('lower_order_final', FLOW_DPM_SOLVER_DEFAULTS.lowerOrderFinal),
+    eulerAtFinal: reader.boolean('euler_at_final', FLOW_DPM_SOLVER_DEFAULTS.eulerAtFinal),
+    finalSigmasType: reader.oneOf('final_sigmas_type', ['zero'] as const, FLOW_DPM_SOLVER_DEFAULTS.finalSigmasType),
+  };
+}
+
+function readEulerConfig(reader: ConfigReader, className: string, numTrainTimesteps: number): EulerSchedulerConfig {
+  // Dynamic shifting needs a resolution-dependent mu that SanaPipeline never passes.
+  reader.oneOf('use_dynamic_shifting', [false], false);
+  reader.oneOf('invert_sigmas', [false], false);
+  reader.oneOf('shift_terminal', [null], null);
+  reader.oneOf('stochastic_sampling', [false], false);
+  for (const key of ['use_karras_sigmas', 'use_exponential_sigmas', 'use_beta_sigmas']) {
+    reader.oneOf(key, [false], false);
+  }
+  const flowShift = reader.positiveNumber('shift');
+  return { kind: 'euler', source: reader.source, className, numTrainTimesteps, flowShift };
+}
+
+/** Reads `scheduler_config.json`, given its path or the folder that holds it (e.g. `<model>/scheduler`). */
+export function readSchedulerConfig(fileOrDir: string): SchedulerConfig {
+  let file = fileOrDir;
+  if (fs.existsSync(fileOrDir) && fs.statSync(fileOrDir).isDirectory()) {
+    file = path.join(fileOrDir, SCHEDULER_CONFIG_FILE);
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SchedulerConfigError(file, `cannot read scheduler config: ${(err as Error).message}`);
+  }
+  return parseSchedulerConfig(text, file);
+}
+
+/** Builds the sampler the config describes, or the one the overrides ask for with the config's shared settings. */
+export function createScheduler(config: SchedulerConfig, overrides: SchedulerOverrides = {}): FlowScheduler {
+  const sampler = overrides.sampler ?? config.kind;
+  if (sampler !== 'dpm' && sampler !== 'euler') {
+    throw new SchedulerConfigError(
+      config.source,
+      `override sampler must be "dpm" or "euler", got ${JSON.stringify(sampler)}`,
+    );
+  }
+  const flowShift = overrides.flowShift ?? config.flowShift;
+  if (typeof flowShift !== 'number' || !Number.isFinite(flowShift) || flowShift <= 0) {
+    throw new SchedulerConfigError(config.source, `override flowShift must be a positive number, got ${flowShift}`);
+  }
+  const { numTrainTimesteps } = config;
+  if (sampler === 'euler') return new FlowMatchEuler({ numTrainTimesteps, shift: flowShift });
+  if (config.kind === 'dpm') {
+    const { solverOrder, lowerOrderFinal, eulerAtFinal, finalSigmasType } = config;
+    return new FlowDpmSolver({
+      numTrainTimesteps,
+      flowShift,
+      solverOrder,
+      lowerOrderFinal,
+      eulerAtFinal,
+      finalSigmasType,
+    });
+  }
+  // An Euler checkpoint run with Flow-DPM-Solver: SANA's solver settings (diffusers' defaults) with its shift.
+  return new FlowDpmSolver({ numTrainTimesteps, flowShift });
+}
