@@ -2,32 +2,7 @@
 // the file and key. Lenient about the non-standard JSON tokens Python writes (-Infinity, Infinity, NaN).
 
 import * as fs from 'node:fs';
-
-/** Parses JSON that may contain Python's Infinity / -Infinity / NaN outside strings. */
-export function parseLenientJson(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    // fall through to the lenient path
-  }
-  const sentinel = '__sana_ts_nonfinite__';
-  const replaced = text.replace(/("(?:[^"\\]|\\.)*")|(-?Infinity|NaN)/g, (m, str: string | undefined, tok: string | undefined) =>
-    str !== undefined ? str : `"${sentinel}${tok}"`,
-  );
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(replaced);
-  } catch (e) {
-    throw new Error(`${file}: invalid JSON: ${(e as Error).message}`);
-  }
-  const revive = (v: unknown): unknown => {
-    if (typeof v === 'string' && v.startsWith(sentinel)) return Number(v.slice(sentinel.length));
-    if (Array.isArray(v)) return v.map(revive);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]));
-    return v;
-  };
-  return revive(parsed);
-}
+import { parseLenientJson } from './lenient-json.js';
 
 export function readJsonFile(file: string): Record<string, unknown> {
   let text: string;

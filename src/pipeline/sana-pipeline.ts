@@ -167,6 +167,11 @@ export class SanaPipeline {
     };
   }
 
+  /** Name of the sampler a request runs with ("dpm" or "euler"). */
+  samplerName(override?: string): string {
+    return override ?? this.components.schedulerConfig.kind;
+  }
+
   /** Runs a request to the end, ignoring progress events. */
   async run(req: GenerateRequest, given?: GivenEmbeddings): Promise<PipelineResult> {
     const it = this.generate(req, given);

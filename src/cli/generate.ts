@@ -1,0 +1,215 @@
+// `sana generate "prompt" ...`: text to PNG through the same pipeline the library and server use.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { HostTensor } from '../io/host-tensor.js';
+import { writePng } from '../io/png.js';
+import { readSafetensors } from '../io/safetensors.js';
+import { loadSanaPipeline } from '../pipeline/components.js';
+import { toRgbImages } from '../pipeline/postprocess.js';
+import { GenerateRequest } from '../pipeline/request.js';
+import { PipelineResult } from '../pipeline/sana-pipeline.js';
+import { normaliseSeed } from '../pipeline/torch-rng.js';
+import { UsageError } from './errors.js';
+import { createProgress, formatSeconds } from './progress.js';
+import { parsePositiveInt } from './run.js';
+
+export const GENERATE_HELP = `Usage: sana generate "PROMPT" ["PROMPT" ...] --model DIR|REPO_ID [options]
+
+Generates images from text and writes PNG files (with prompt, seed and settings in PNG text chunks).
+
+Options:
+  --model DIR|REPO_ID        pipeline folder (model_index.json) or a Hugging Face repo id in the local cache
+  -o, --output FILE          output PNG (default sana-<seed>.png); several images get -<n> before .png
+  --negative TEXT            negative prompt (default "")
+  --steps N                  denoising steps (default 20)
+  --guidance G               classifier-free guidance scale (default 4.5; <= 1 turns guidance off)
+  --seed N                   seed of a torch CPU generator: same latents as diffusers with that seed on CPU
+  --latents FILE             initial latents from a safetensors file (tensor "latents") instead of a seed
+  --width W --height H       image size (default: the model's native size)
+  --no-binning               generate at exactly W x H (multiples of 32) instead of the nearest aspect bin
+  --sampler dpm|euler        Flow-DPM-Solver (default from the model) or Flow-Euler
+  --flow-shift S             override the scheduler's flow_shift
+  --num-images N             images per prompt (default 1)
+  --max-sequence-length N    caption tokens kept (default 300)
+  --threads N                CPU threads (default: all cores)
+  --quiet                    no progress output
+  --json                     print a machine-readable record on stdout
+  -h, --help                 show this help
+`;
+
+function parseNumber(v: string, flag: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag}: expected a number, got "${v}"`);
+  return n;
+}
+
+function outputPaths(output: string, count: number): string[] {
+  if (count === 1) return [output];
+  const ext = path.extname(output) || '.png';
+  const stem = output.slice(0, output.length - path.extname(output).length);
+  return Array.from({ length: count }, (_, i) => `${stem}-${i}${ext}`);
+}
+
+function checkWritable(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`--output: ${file} is a folder`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw new UsageError(`--output: cannot write into ${dir} (missing or not writable)`);
+  }
+}
+
+function readLatents(file: string): HostTensor<'float32'> {
+  if (!fs.existsSync(file)) throw new UsageError(`--latents: ${file} does not exist`);
+  const t = readSafetensors(file).get('latents');
+  if (!t) throw new UsageError(`--latents: ${file} has no tensor named "latents"`);
+  if (t.dtype !== 'float32') throw new UsageError(`--latents: tensor "latents" in ${file} is ${t.dtype}, expected float32`);
+  return t as HostTensor<'float32'>;
+}
+
+export async function generateCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      negative: { type: 'string' },
+      steps: { type: 'string' },
+      guidance: { type: 'string' },
+      seed: { type: 'string' },
+      latents: { type: 'string' },
+      width: { type: 'string' },
+      height: { type: 'string' },
+      'no-binning': { type: 'boolean' },
+      sampler: { type: 'string' },
+      'flow-shift': { type: 'string' },
+      'num-images': { type: 'string' },
+      'max-sequence-length': { type: 'string' },
+      threads: { type: 'string' },
+      quiet: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(GENERATE_HELP);
+    return;
+  }
+  if (!positionals.length) throw new UsageError('give a prompt, e.g. sana generate "a cat holding a sign" --model DIR');
+  if (!values.model) {
+    throw new UsageError('--model is required: a pipeline folder (model_index.json) or a Hugging Face repo id in the local cache');
+  }
+  const sampler = values.sampler;
+  if (sampler !== undefined && sampler !== 'dpm' && sampler !== 'euler') {
+    throw new UsageError(`--sampler: expected dpm or euler, got "${sampler}"`);
+  }
+  let seed: bigint | undefined;
+  if (values.seed !== undefined) {
+    if (!/^-?\d+$/.test(values.seed)) throw new UsageError(`--seed: expected an integer, got "${values.seed}"`);
+    try {
+      seed = normaliseSeed(BigInt(values.seed), '--seed');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const req: GenerateRequest = {
+    prompts: positionals,
+    negativePrompt: values.negative,
+    steps: values.steps === undefined ? undefined : parseNumber(values.steps, '--steps'),
+    guidanceScale: values.guidance === undefined ? undefined : parseNumber(values.guidance, '--guidance'),
+    seed,
+    latents: values.latents ? readLatents(values.latents) : undefined,
+    width: values.width === undefined ? undefined : parseNumber(values.width, '--width'),
+    height: values.height === undefined ? undefined : parseNumber(values.height, '--height'),
+    binning: !values['no-binning'],
+    sampler,
+    flowShift: values['flow-shift'] === undefined ? undefined : parseNumber(values['flow-shift'], '--flow-shift'),
+    numImagesPerPrompt: values['num-images'] === undefined ? undefined : parseNumber(values['num-images'], '--num-images'),
+    maxSequenceLength:
+      values['max-sequence-length'] === undefined ? undefined : parseNumber(values['max-sequence-length'], '--max-sequence-length'),
+  };
+  const threads = values.threads === undefined ? undefined : parsePositiveInt(values.threads, '--threads');
+  if (values.output) checkWritable(values.output);
+
+  const progress = createProgress(process.stderr, Boolean(values.quiet));
+  const { pipeline, modelName } = await loadSanaPipeline(values.model, { threads });
+  let result: PipelineResult;
+  try {
+    const run = pipeline.generate(req);
+    let stepTotal = 0;
+    for (;;) {
+      const ev = await run.next();
+      if (ev.done) {
+        result = ev.value;
+        break;
+      }
+      const e = ev.value;
+      if (e.type === 'stage') progress.stage({ encode: 'encoding prompts', denoise: 'denoising', decode: 'decoding' }[e.stage]);
+      else if (e.type === 'warning') progress.warn(e.message);
+      else {
+        stepTotal += e.seconds;
+        progress.step(e.step, e.total, e.seconds, stepTotal);
+      }
+    }
+  } finally {
+    progress.done();
+    await pipeline.release();
+  }
+
+  const r = result.request;
+  const output = values.output ?? `sana-${String(r.seed)}.png`;
+  const images = toRgbImages(result.images);
+  const files = outputPaths(output, images.length);
+  images.forEach((img, i) => {
+    const prompt = r.prompts[Math.floor(i / r.numImagesPerPrompt)];
+    writePng(files[i], img, {
+      prompt,
+      negative_prompt: r.negativePrompt,
+      seed: r.latents ? 'latents from file' : String(r.seed),
+      steps: String(r.steps),
+      guidance: String(r.guidanceScale),
+      sampler: pipeline.samplerName(r.sampler),
+      model: modelName,
+      size: `${img.width}x${img.height}`,
+      software: 'sana-ts',
+    });
+  });
+  const t = result.timings;
+  const peakRss = process.resourceUsage().maxRSS * 1024;
+  if (!values.quiet) {
+    const steps = t.stepSeconds.reduce((a, b) => a + b, 0);
+    process.stderr.write(
+      [
+        `wrote ${files.join(', ')} (${images[0].width}x${images[0].height}, generated at ${result.generatedWidth}x${result.generatedHeight}, seed ${r.latents ? 'from latents' : String(r.seed)})`,
+        `time: text encoding ${formatSeconds(t.encodeSeconds)}, ${t.stepSeconds.length} steps ${formatSeconds(steps)} (${(steps / t.stepSeconds.length).toFixed(2)} s/step), decode ${formatSeconds(t.decodeSeconds)}, total ${formatSeconds(t.totalSeconds)}`,
+        `peak memory: ${(peakRss / 2 ** 30).toFixed(2)} GiB`,
+        '',
+      ].join('\n'),
+    );
+  }
+  if (values.json) {
+    process.stdout.write(
+      `${JSON.stringify({
+        files,
+        prompts: r.prompts,
+        negativePrompt: r.negativePrompt,
+        seed: r.latents ? null : String(r.seed),
+        steps: r.steps,
+        guidance: r.guidanceScale,
+        sampler: pipeline.samplerName(r.sampler),
+        model: modelName,
+        width: r.width,
+        height: r.height,
+        generatedWidth: result.generatedWidth,
+        generatedHeight: result.generatedHeight,
+        timings: t,
+        peakRssBytes: peakRss,
+        warnings: result.warnings,
+      })}\n`,
+    );
+  }
+}

@@ -1,0 +1,51 @@
+// Progress for long runs: a live bar on a terminal, plain lines otherwise, nothing with --quiet.
+
+export interface ProgressSink {
+  stage(text: string): void;
+  step(step: number, total: number, seconds: number, elapsedSteps: number): void;
+  warn(text: string): void;
+  done(): void;
+}
+
+export function formatSeconds(s: number): string {
+  if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - 60 * m)} s`;
+}
+
+export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): ProgressSink {
+  if (quiet) return { stage() {}, step() {}, warn: (t) => stream.write(`warning: ${t}\n`), done() {} };
+  const live = Boolean(stream.isTTY);
+  let barShown = false;
+  const clearBar = () => {
+    if (barShown) stream.write('\r\x1b[K');
+    barShown = false;
+  };
+  return {
+    stage(text) {
+      clearBar();
+      stream.write(`${text}\n`);
+    },
+    step(step, total, seconds, elapsed) {
+      const perStep = elapsed / step;
+      const eta = perStep * (total - step);
+      const text = `step ${step}/${total}  ${perStep.toFixed(2)} s/step  ETA ${formatSeconds(eta)}`;
+      if (live) {
+        const width = 24;
+        const filled = Math.round((step / total) * width);
+        stream.write(`\r\x1b[K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}`);
+        barShown = true;
+        if (step === total) clearBar();
+      } else {
+        stream.write(`${text} (this step ${seconds.toFixed(2)} s)\n`);
+      }
+    },
+    warn(text) {
+      clearBar();
+      stream.write(`warning: ${text}\n`);
+    },
+    done() {
+      clearBar();
+    },
+  };
+}
