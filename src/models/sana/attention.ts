@@ -1,16 +1,17 @@
-// SANA's two attentions. Activations enter token-major [B, N, D] and the projections emit channels-first
-// [B, C, N] = [B, heads, d, N], the layout both attention cores want, so heads are split by free reshapes.
+// SANA's two attentions. Activations enter token-major [B, N, D] and the q/k/v projections emit channels-first
+// [B, C, N] = [B, heads, d, N], the layout both attention cores want, so heads are split by free reshapes; the
+// merged heads take one Transpose back to tokens for the output Gemm (cheaper than a doubly transposed product).
 // ref: SANA.md §1.5 (linear self-attention), §1.6 (cross-attention)
 
 import { Tensor } from '../../graph/graph.js';
 import { add, div, mul, sqrt } from '../../graph/ops/elementwise.js';
 import { fusedMatmul } from '../../graph/ops/linalg.js';
 import { reduceMean, softmax } from '../../graph/ops/norm.js';
-import { dimOf, reshape } from '../../graph/ops/shape-ops.js';
+import { dimOf, reshape, transpose } from '../../graph/ops/shape-ops.js';
 import { reluLinearAttention } from '../../nn/linear-attention.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { SanaTransformerConfig, sanaDims } from './config.js';
-import { linearFromChannels, linearToChannels } from './layers.js';
+import { linearToChannels, linearTokens } from './layers.js';
 
 /** eps of diffusers' RMSNorm for qk_norm = "rms_norm_across_heads" (Attention's default eps). */
 const QK_NORM_EPS = 1e-5;
@@ -55,8 +56,8 @@ export function linearSelfAttention(w: WeightBinder, config: SanaTransformerConf
     const k = project(w, prefix, 'k', x, inner, heads, d, config.attentionBias, qkNorm);
     const v = project(w, prefix, 'v', x, inner, heads, d, config.attentionBias, qkNorm);
     const attended = reluLinearAttention(q, k, v, { eps: LINEAR_ATTENTION_EPS }); // [B, heads, d, N]
-    const merged = reshape(attended, [dimOf(x, 0), inner, dimOf(x, 1)]); // [B, D, N]
-    return linearFromChannels(w, `${prefix}.to_out.0`, merged, inner, inner);
+    const merged = transpose(reshape(attended, [dimOf(x, 0), inner, dimOf(x, 1)]), [0, 2, 1]); // [B, D, N] -> [B, N, D]
+    return linearTokens(w, `${prefix}.to_out.0`, merged, inner, inner);
   });
 }
 
@@ -99,8 +100,8 @@ export function crossAttention(
     const scores = fusedMatmul(q, kv.key, { transA: true, alpha: 1 / Math.sqrt(d) }); // [B, heads, N, T]
     const probs = softmax(add(scores, maskBias), -1);
     const attended = fusedMatmul(kv.value, probs, { transB: true }); // [B, heads, d, N]
-    const merged = reshape(attended, [dimOf(x, 0), crossInner, dimOf(x, 1)]); // [B, Dc, N]
-    return linearFromChannels(w, `${prefix}.to_out.0`, merged, crossInner, inner);
+    const merged = transpose(reshape(attended, [dimOf(x, 0), crossInner, dimOf(x, 1)]), [0, 2, 1]); // [B, Dc, N] -> [B, N, Dc]
+    return linearTokens(w, `${prefix}.to_out.0`, merged, crossInner, inner);
   });
 }
 

@@ -6,11 +6,11 @@ import { Tensor } from '../../graph/graph.js';
 import { add, mul, silu } from '../../graph/ops/elementwise.js';
 import { conv2d } from '../../graph/ops/conv.js';
 import { layerNorm } from '../../graph/ops/norm.js';
-import { SymDim, dimOf, mulDims, reshape, split, unsqueeze } from '../../graph/ops/shape-ops.js';
+import { linear } from '../../graph/ops/linalg.js';
+import { SymDim, dimOf, mulDims, reshape, split, transpose, unsqueeze } from '../../graph/ops/shape-ops.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { CrossKeyValue, crossAttention, linearSelfAttention } from './attention.js';
 import { SanaTransformerConfig, sanaDims } from './config.js';
-import { linearFromChannels, linearToChannels } from './layers.js';
 
 export interface BlockContext {
   /** [B, 6D] from the time embedding. */
@@ -34,22 +34,26 @@ function modulatedNorm(x: Tensor, eps: number, shift: Tensor, scale: Tensor): Te
   return add(mul(layerNorm(x, eps), add(scale, 1)), shift);
 }
 
-/** GLUMBConv on modulated tokens [B, N, D]: 1x1 expand, SiLU, 3x3 depthwise, GLU gate, 1x1 project -> [B, N, D]. */
+/**
+ * GLUMBConv on modulated tokens [B, N, D]: 1x1 expand, SiLU, 3x3 depthwise, GLU gate, 1x1 project -> [B, N, D].
+ * The 1x1 convs are token-major Gemms (prepacked weights, bias fused); only the depthwise conv sees NCHW, and ONNX
+ * Runtime folds the two Transposes around it into its NCHWc reorders, so the layout change costs no extra pass.
+ */
 function mixFfn(w: WeightBinder, config: SanaTransformerConfig, prefix: string, x: Tensor, h: SymDim, wd: SymDim): Tensor {
   const { inner, ffnHidden } = sanaDims(config);
   const wide = 2 * ffnHidden;
   return w.graph.scope(prefix, () => {
     const b = dimOf(x, 0);
     const n = mulDims(h, wd);
-    const expanded = silu(linearToChannels(w, `${prefix}.conv_inverted`, x, inner, wide, true, [wide, inner, 1, 1])); // [B, 2Hf, N]
-    const grid = reshape(expanded, [b, wide, h, wd]); // [B, 2Hf, h, w]
-    const depth = conv2d(grid, w.get(`${prefix}.conv_depth.weight`, [wide, 1, 3, 3]), w.get(`${prefix}.conv_depth.bias`, [wide]), {
-      padding: 1,
-      groups: wide,
-    }); // [B, 2Hf, h, w]
-    const [value, gate] = split(reshape(depth, [b, wide, n]), 1, [ffnHidden, ffnHidden]); // 2 x [B, Hf, N]
-    const gated = mul(value, silu(gate));
-    return linearFromChannels(w, `${prefix}.conv_point`, gated, ffnHidden, inner, false, [inner, ffnHidden, 1, 1]);
+    const expandW = w.get(`${prefix}.conv_inverted.weight`, [wide, inner, 1, 1], [wide, inner]);
+    const expanded = silu(linear(x, expandW, w.get(`${prefix}.conv_inverted.bias`, [wide]))); // [B, N, 2Hf]
+    const grid = transpose(reshape(expanded, [b, h, wd, wide]), [0, 3, 1, 2]); // [B, h, w, 2Hf] -> [B, 2Hf, h, w]
+    const depthW = w.get(`${prefix}.conv_depth.weight`, [wide, 1, 3, 3]);
+    const depth = conv2d(grid, depthW, w.get(`${prefix}.conv_depth.bias`, [wide]), { padding: 1, groups: wide }); // [B, 2Hf, h, w]
+    const tokens = reshape(transpose(depth, [0, 2, 3, 1]), [b, n, wide]); // [B, h, w, 2Hf] -> [B, N, 2Hf]
+    const [value, gate] = split(tokens, 2, [ffnHidden, ffnHidden]); // 2 x [B, N, Hf]
+    const pointW = w.get(`${prefix}.conv_point.weight`, [inner, ffnHidden, 1, 1], [inner, ffnHidden]);
+    return linear(mul(value, silu(gate)), pointW); // [B, N, D]
   });
 }
 

@@ -55,8 +55,17 @@ export class SanaTransformer {
     return new SanaTransformer(config, weightsPath, captionSession, denoiseSession);
   }
 
-  /** Runs the caption graph: encoder_hidden_states [B, T, Cc] float32, encoder_attention_mask [B, T] int64. */
-  async encodeCaption(encoderHiddenStates: HostTensor, encoderAttentionMask: HostTensor): Promise<CaptionHandle> {
+  /**
+   * Runs the caption graph: encoder_hidden_states [B, T, Cc] float32, encoder_attention_mask [B, T] int64.
+   * Trailing positions that are padding in every row are dropped first (unless trimPadding is false): their mask
+   * bias of -10000 gives them a softmax weight of exactly 0 in float32, so the result is unchanged while
+   * cross-attention works on the real tokens only (a short prompt has a few dozen of its 300).
+   */
+  async encodeCaption(
+    encoderHiddenStates: HostTensor,
+    encoderAttentionMask: HostTensor,
+    options: { trimPadding?: boolean } = {},
+  ): Promise<CaptionHandle> {
     const cc = this.config.captionChannels;
     const s = encoderHiddenStates.shape;
     if (encoderHiddenStates.dtype !== 'float32' || s.length !== 3 || s[2] !== cc) {
@@ -66,7 +75,10 @@ export class SanaTransformer {
     if (encoderAttentionMask.dtype !== 'int64' || m.length !== 2 || m[0] !== s[0] || m[1] !== s[1]) {
       throw new Error(`encoder_attention_mask must be int64 [${s[0]}, ${s[1]}] (1 = token, 0 = padding), got ${encoderAttentionMask.dtype} [${m.join(', ')}]`);
     }
-    const out = await this.captionSession.run({ encoder_hidden_states: encoderHiddenStates, encoder_attention_mask: encoderAttentionMask });
+    const keep = options.trimPadding === false ? s[1] : keptCaptionLength(encoderAttentionMask);
+    const caption = keep === s[1] ? encoderHiddenStates : sliceTokens(encoderHiddenStates, keep);
+    const mask = keep === s[1] ? encoderAttentionMask : sliceTokens(encoderAttentionMask, keep);
+    const out = await this.captionSession.run({ encoder_hidden_states: caption, encoder_attention_mask: mask });
     const tensors: Record<string, HostTensor> = { [CROSS_BIAS]: out[CROSS_BIAS] };
     for (let i = 0; i < this.config.numLayers; i++) {
       tensors[crossKeyName(i)] = out[crossKeyName(i)];
@@ -74,7 +86,7 @@ export class SanaTransformer {
     }
     const debug: Record<string, HostTensor> = {};
     for (const name of ['caption_projection', 'caption_norm']) if (out[name]) debug[name] = out[name];
-    return { batch: s[0], tokens: s[1], tensors, debug };
+    return { batch: s[0], tokens: keep, tensors, debug };
   }
 
   /** One denoise step: the velocity `sample` [B, C, H, W] for latents [B, C, H, W] at timestep [B]. */
@@ -141,6 +153,40 @@ export class SanaTransformer {
     }
     return t;
   }
+}
+
+/**
+ * Caption length without the trailing columns that are padding (mask 0) in every row. When some row has no token
+ * at all, the reference attends uniformly over all positions, so nothing is trimmed.
+ */
+export function keptCaptionLength(mask: HostTensor): number {
+  const [batch, tokens] = mask.shape;
+  const m = mask.data as BigInt64Array;
+  let keep = 0;
+  for (let b = 0; b < batch; b++) {
+    let last = -1;
+    for (let t = tokens - 1; t >= 0; t--) {
+      if (m[b * tokens + t] !== 0n) {
+        last = t;
+        break;
+      }
+    }
+    if (last < 0) return tokens;
+    keep = Math.max(keep, last + 1);
+  }
+  return keep;
+}
+
+/** The first `keep` positions of axis 1 of a [B, T, ...] tensor. */
+function sliceTokens(t: HostTensor, keep: number): HostTensor {
+  const [batch, tokens] = t.shape;
+  const inner = t.shape.slice(2).reduce((p, d) => p * d, 1);
+  const Ctor = t.data.constructor as new (n: number) => typeof t.data;
+  const out = new Ctor(batch * keep * inner);
+  for (let b = 0; b < batch; b++) {
+    (out as Float32Array).set((t.data as Float32Array).subarray(b * tokens * inner, (b * tokens + keep) * inner), b * keep * inner);
+  }
+  return new HostTensor(t.dtype, [batch, keep, ...t.shape.slice(2)], out);
 }
 
 /** A [B] float32 vector (int64 timesteps are converted exactly; a single value is repeated over the batch). */
