@@ -38,20 +38,27 @@ export class WeightBinder {
     return this.store.has(this.key(name));
   }
 
-  /** The weight `name` with the expected shape, as a compute-dtype tensor of the graph. */
-  get(name: string, shape: readonly number[]): Tensor {
+  /**
+   * The weight `name` with the expected (checkpoint) shape, as a compute-dtype tensor of the graph. `viewShape`
+   * binds the same bytes under another shape with the same element count (e.g. a 1x1 conv kernel [out, in, 1, 1]
+   * as a matrix [out, in]), so no Reshape node or folded copy is needed.
+   */
+  get(name: string, shape: readonly number[], viewShape?: readonly number[]): Tensor {
     const cached = this.bound.get(name);
     if (cached) return cached;
+    if (viewShape && viewShape.reduce((p, d) => p * d, 1) !== shape.reduce((p, d) => p * d, 1)) {
+      throw new Error(`weight ${name}: view ${JSON.stringify(viewShape)} has a different size than ${JSON.stringify(shape)}`);
+    }
     const key = this.key(name);
     if (!this.store.has(key)) {
       this.missing.push(`${key} ${JSON.stringify(shape)}`);
-      return this.placeholder(name, shape);
+      return this.placeholder(name, viewShape ?? shape);
     }
     const { file, info } = this.store.get(key);
     this.used.add(key);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       this.misShaped.push(`${key}: file has ${JSON.stringify(info.shape)}, model expects ${JSON.stringify(shape)}`);
-      return this.placeholder(name, shape);
+      return this.placeholder(name, viewShape ?? shape);
     }
     const real = realWeightPath(file.path);
     const folder = path.dirname(real);
@@ -59,7 +66,7 @@ export class WeightBinder {
     else if (this.graph.externalDataFolder !== folder) {
       throw new Error(`${this.store.source}: weights of one graph must share a folder (${this.graph.externalDataFolder} vs ${folder})`);
     }
-    const raw = this.graph.external(name, info.dtype, info.shape, {
+    const raw = this.graph.external(name, info.dtype, viewShape ?? info.shape, {
       location: path.basename(real),
       offset: info.fileOffset,
       length: info.byteLength,
@@ -77,17 +84,32 @@ export class WeightBinder {
 
   /** Throws one error listing every missing, unexpected and mis-shaped tensor. */
   finish(what: string): void {
-    const unexpected = [...this.store.names()].filter((n) => !this.used.has(n) && !this.options.ignore?.(n));
-    if (!this.missing.length && !this.misShaped.length && !unexpected.length) return;
-    const lines = [`${what}: the checkpoint ${this.store.source} does not match the model config`];
+    WeightBinder.finishAll(what, [this]);
+  }
+
+  /**
+   * Strict check for a model split over several graphs that share one checkpoint (e.g. a caption graph and a
+   * denoise graph): a key is unexpected only when no binder used it. Throws one error for all binders.
+   */
+  static finishAll(what: string, binders: readonly WeightBinder[]): void {
+    if (binders.length === 0) throw new Error(`${what}: no weight binders to check`);
+    const store = binders[0].store;
+    if (binders.some((b) => b.store !== store)) throw new Error(`${what}: binders read different checkpoints`);
+    const used = new Set(binders.flatMap((b) => [...b.used]));
+    const missing = [...new Set(binders.flatMap((b) => b.missing))];
+    const misShaped = [...new Set(binders.flatMap((b) => b.misShaped))];
+    const ignored = (n: string) => binders.some((b) => b.options.ignore?.(n));
+    const unexpected = [...store.names()].filter((n) => !used.has(n) && !ignored(n));
+    if (!missing.length && !misShaped.length && !unexpected.length) return;
+    const lines = [`${what}: the checkpoint ${store.source} does not match the model config`];
     const list = (title: string, items: string[]) => {
       if (!items.length) return;
       lines.push(`  ${title} (${items.length}):`);
       for (const item of items.slice(0, 20)) lines.push(`    ${item}`);
       if (items.length > 20) lines.push(`    ... and ${items.length - 20} more`);
     };
-    list('missing', this.missing);
-    list('mis-shaped', this.misShaped);
+    list('missing', missing);
+    list('mis-shaped', misShaped);
     list('unexpected', unexpected.sort());
     throw new Error(lines.join('\n'));
   }

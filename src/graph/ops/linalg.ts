@@ -79,3 +79,41 @@ export function einsum(equation: string, inputs: Tensor[], outShape: Dim[]): Ten
   return inputs[0].graph.node1('Einsum', inputs, dtype, outShape, { equation });
 }
 
+
+export interface FusedMatMulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+}
+
+/**
+ * alpha * op(A) @ op(B) with batch broadcasting, where op transposes the last two axes (ONNX Runtime contrib op
+ * com.microsoft.FusedMatMul, run by MLAS with transposed packing: no transposed copy is materialised). Lets a
+ * channels-first activation [B, C, N] meet a PyTorch-layout weight [out, in] without Transpose nodes.
+ */
+export function fusedMatmul(a: Tensor, b: Tensor, opts: FusedMatMulOptions = {}): Tensor {
+  const op = 'FusedMatMul';
+  const dtype = expectSameDtype(op, a, b);
+  expectFloat(op, a);
+  if (a.rank < 2 || b.rank < 2) throw new Error(`${op}: needs inputs of rank >= 2, got ${describe(a)} and ${describe(b)}`);
+  const last2 = (t: Tensor, trans: boolean): [Dim, Dim] => {
+    const [r, c] = t.shape.slice(-2);
+    return trans ? [c, r] : [r, c];
+  };
+  const [m, ka] = last2(a, opts.transA ?? false);
+  const [kb, n] = last2(b, opts.transB ?? false);
+  if (!dimsCompatible(ka, kb)) {
+    throw new Error(
+      `${op}: inner dimensions differ: ${describe(a)}${opts.transA ? 'ᵀ' : ''} x ${describe(b)}${opts.transB ? 'ᵀ' : ''} (${ka} vs ${kb})`,
+    );
+  }
+  const batch = broadcastShapes(`${op}(${describe(a)}, ${describe(b)})`, [a.shape.slice(0, -2), b.shape.slice(0, -2)]);
+  return a.graph.node1(
+    op,
+    [a, b],
+    dtype,
+    [...batch, m, n],
+    { alpha: { float: opts.alpha ?? 1 }, transA: opts.transA ? 1 : 0, transB: opts.transB ? 1 : 0 },
+    'com.microsoft',
+  );
+}

@@ -1,0 +1,107 @@
+// SANA's two attentions. Activations enter token-major [B, N, D] and the q/k/v projections emit channels-first
+// [B, C, N] = [B, heads, d, N], the layout both attention cores want, so heads are split by free reshapes; the
+// merged heads take one Transpose back to tokens for the output Gemm (cheaper than a doubly transposed product).
+// ref: SANA.md §1.5 (linear self-attention), §1.6 (cross-attention)
+
+import { Tensor } from '../../graph/graph.js';
+import { add, div, mul, sqrt } from '../../graph/ops/elementwise.js';
+import { fusedMatmul } from '../../graph/ops/linalg.js';
+import { reduceMean, softmax } from '../../graph/ops/norm.js';
+import { dimOf, reshape, transpose } from '../../graph/ops/shape-ops.js';
+import { reluLinearAttention } from '../../nn/linear-attention.js';
+import { WeightBinder } from '../../nn/weight-binder.js';
+import { SanaTransformerConfig, sanaDims } from './config.js';
+import { linearToChannels, linearTokens } from './layers.js';
+
+/** eps of diffusers' RMSNorm for qk_norm = "rms_norm_across_heads" (Attention's default eps). */
+const QK_NORM_EPS = 1e-5;
+/** eps of the linear-attention denominator in diffusers' SanaLinearAttnProcessor2_0. */
+const LINEAR_ATTENTION_EPS = 1e-15;
+
+/** RMSNorm over all channels of a channels-first [B, C, N] tensor (qk_norm across heads), weight [C]. */
+function rmsNormChannels(w: WeightBinder, name: string, x: Tensor, channels: number): Tensor {
+  const meanSq = reduceMean(mul(x, x), [1], true); // [B, 1, N]
+  const normed = div(x, sqrt(add(meanSq, QK_NORM_EPS)));
+  return mul(normed, w.get(name, [channels], [channels, 1]));
+}
+
+/** x [B, N, D] -> [B, heads, d, N] projections, with the optional across-heads RMSNorm. */
+function project(
+  w: WeightBinder,
+  prefix: string,
+  which: 'q' | 'k' | 'v',
+  x: Tensor,
+  inF: number,
+  heads: number,
+  headDim: number,
+  bias: boolean,
+  qkNorm: boolean,
+): Tensor {
+  const outF = heads * headDim;
+  let y = linearToChannels(w, `${prefix}.to_${which}`, x, inF, outF, bias); // [B, C, N]
+  if (qkNorm && which !== 'v') y = rmsNormChannels(w, `${prefix}.norm_${which}.weight`, y, outF);
+  const b = dimOf(x, 0);
+  const n = dimOf(x, 1);
+  return reshape(y, [b, heads, headDim, n]); // [B, heads, d, N]
+}
+
+/** attn1: ReLU linear attention on the modulated, normalised tokens; returns [B, N, D]. */
+export function linearSelfAttention(w: WeightBinder, config: SanaTransformerConfig, prefix: string, x: Tensor): Tensor {
+  const { inner } = sanaDims(config);
+  const heads = config.numAttentionHeads;
+  const d = config.attentionHeadDim;
+  const qkNorm = config.qkNorm !== undefined;
+  return w.graph.scope(`${prefix}`, () => {
+    const q = project(w, prefix, 'q', x, inner, heads, d, config.attentionBias, qkNorm);
+    const k = project(w, prefix, 'k', x, inner, heads, d, config.attentionBias, qkNorm);
+    const v = project(w, prefix, 'v', x, inner, heads, d, config.attentionBias, qkNorm);
+    const attended = reluLinearAttention(q, k, v, { eps: LINEAR_ATTENTION_EPS }); // [B, heads, d, N]
+    const merged = transpose(reshape(attended, [dimOf(x, 0), inner, dimOf(x, 1)]), [0, 2, 1]); // [B, D, N] -> [B, N, D]
+    return linearTokens(w, `${prefix}.to_out.0`, merged, inner, inner);
+  });
+}
+
+export interface CrossKeyValue {
+  /** [B, heads, d, T] */
+  readonly key: Tensor;
+  /** [B, heads, d, T] */
+  readonly value: Tensor;
+}
+
+/** attn2's keys and values of the caption (they do not depend on the latent or timestep: computed once per image). */
+export function crossKeyValue(w: WeightBinder, config: SanaTransformerConfig, prefix: string, caption: Tensor): CrossKeyValue {
+  const { inner } = sanaDims(config);
+  const heads = config.numCrossAttentionHeads;
+  const d = config.crossAttentionHeadDim;
+  const qkNorm = config.qkNorm !== undefined;
+  return w.graph.scope(prefix, () => ({
+    key: project(w, prefix, 'k', caption, inner, heads, d, true, qkNorm),
+    value: project(w, prefix, 'v', caption, inner, heads, d, true, qkNorm),
+  }));
+}
+
+/**
+ * attn2: softmax attention of the tokens x [B, N, D] over the caption keys/values [B, heads, d, T] with the
+ * additive mask bias [B, 1, 1, T]; returns [B, N, D].
+ */
+export function crossAttention(
+  w: WeightBinder,
+  config: SanaTransformerConfig,
+  prefix: string,
+  x: Tensor,
+  kv: CrossKeyValue,
+  maskBias: Tensor,
+): Tensor {
+  const { inner, crossInner } = sanaDims(config);
+  const heads = config.numCrossAttentionHeads;
+  const d = config.crossAttentionHeadDim;
+  return w.graph.scope(prefix, () => {
+    const q = project(w, prefix, 'q', x, inner, heads, d, true, config.qkNorm !== undefined); // [B, heads, d, N]
+    const scores = fusedMatmul(q, kv.key, { transA: true, alpha: 1 / Math.sqrt(d) }); // [B, heads, N, T]
+    const probs = softmax(add(scores, maskBias), -1);
+    const attended = fusedMatmul(kv.value, probs, { transB: true }); // [B, heads, d, N]
+    const merged = transpose(reshape(attended, [dimOf(x, 0), crossInner, dimOf(x, 1)]), [0, 2, 1]); // [B, Dc, N] -> [B, N, Dc]
+    return linearTokens(w, `${prefix}.to_out.0`, merged, crossInner, inner);
+  });
+}
+

@@ -1,0 +1,48 @@
+// Checkpoint-bound linear layers in the two activation layouts the SANA graphs use: token-major [B, N, C]
+// (Gemm, bias fused) and channels-first [B, C, N] (FusedMatMul with transposed operands, so moving between the
+// layouts costs no Transpose node).
+
+import { Tensor } from '../../graph/graph.js';
+import { add } from '../../graph/ops/elementwise.js';
+import { fusedMatmul, linear } from '../../graph/ops/linalg.js';
+import { WeightBinder } from '../../nn/weight-binder.js';
+
+/** y = x W^T + b on the last axis: [..., in] -> [..., out]. Weight `${prefix}.weight` [out, in]. */
+export function linearTokens(w: WeightBinder, prefix: string, x: Tensor, inF: number, outF: number, bias = true): Tensor {
+  const weight = w.get(`${prefix}.weight`, [outF, inF]);
+  const b = bias ? w.get(`${prefix}.bias`, [outF]) : null;
+  return linear(x, weight, b);
+}
+
+/**
+ * Token-major in, channels-first out: [B, N, in] -> [B, out, N] = W x^T (+ b per channel). `fileShape` is the
+ * checkpoint shape when it is not [out, in] (a 1x1 conv kernel [out, in, 1, 1]).
+ */
+export function linearToChannels(
+  w: WeightBinder,
+  prefix: string,
+  x: Tensor,
+  inF: number,
+  outF: number,
+  bias = true,
+  fileShape: readonly number[] = [outF, inF],
+): Tensor {
+  const weight = w.get(`${prefix}.weight`, fileShape, [outF, inF]);
+  const y = fusedMatmul(weight, x, { transB: true }); // [B, out, N]
+  return bias ? add(y, w.get(`${prefix}.bias`, [outF], [outF, 1])) : y;
+}
+
+/** Channels-first in, token-major out: [B, in, N] -> [B, N, out] = x^T W^T (+ b). */
+export function linearFromChannels(
+  w: WeightBinder,
+  prefix: string,
+  x: Tensor,
+  inF: number,
+  outF: number,
+  bias = true,
+  fileShape: readonly number[] = [outF, inF],
+): Tensor {
+  const weight = w.get(`${prefix}.weight`, fileShape, [outF, inF]);
+  const y = fusedMatmul(x, weight, { transA: true, transB: true }); // [B, N, out]
+  return bias ? add(y, w.get(`${prefix}.bias`, [outF])) : y;
+}

@@ -1,0 +1,206 @@
+// SanaTransformer2DModel on ONNX Runtime: strict loading from a diffusers folder, caption K/V caching (caption
+// graph once per image, denoise graph once per step) and the one-shot forward.
+// ref: SANA.md §1, §2
+
+import { HostTensor } from '../../io/host-tensor.js';
+import { WeightStore, findWeights } from '../../io/weights.js';
+import { WeightBinder } from '../../nn/weight-binder.js';
+import { Backend, ModelSession } from '../../runtime/backend.js';
+import { compileGraph } from '../../runtime/compile.js';
+import { nodeBackend } from '../../runtime/node-backend.js';
+import { LoadOptions } from '../component.js';
+import { SanaTransformerConfig, readSanaTransformerConfig, sanaDims } from './config.js';
+import { sincosPositionTable } from './embeddings.js';
+import { CROSS_BIAS, POSITION_TABLE, buildCaptionGraph, buildDenoiseGraph, crossKeyName, crossValueName } from './graphs.js';
+
+export interface SanaTransformerOptions extends LoadOptions {
+  /** Output every reference module's result too (parity tests); see SanaGraphOptions. */
+  debugOutputs?: boolean;
+  /** ONNX Runtime flavour; default onnxruntime-node. */
+  backend?: Backend;
+}
+
+/** The cached caption side of one batch: feed it to every denoise step of that batch. */
+export interface CaptionHandle {
+  readonly batch: number;
+  readonly tokens: number;
+  /** Mask bias and per-block keys/values, keyed by denoise-graph input name. */
+  readonly tensors: Readonly<Record<string, HostTensor>>;
+  /** caption_projection / caption_norm when loaded with debugOutputs. */
+  readonly debug: Readonly<Record<string, HostTensor>>;
+}
+
+export class SanaTransformer {
+  private readonly positionTables = new Map<string, HostTensor>();
+
+  private constructor(
+    readonly config: SanaTransformerConfig,
+    /** Weight file the model was loaded from (a .safetensors or a shard index). */
+    readonly weightsPath: string,
+    private readonly captionSession: ModelSession,
+    private readonly denoiseSession: ModelSession,
+  ) {}
+
+  static async load(dir: string, options: SanaTransformerOptions = {}): Promise<SanaTransformer> {
+    const config = readSanaTransformerConfig(dir);
+    const weightsPath = findWeights(dir, ['diffusion_pytorch_model'], options.variant);
+    const store = WeightStore.open(weightsPath);
+    const graphOptions = { debugOutputs: options.debugOutputs };
+    const caption = buildCaptionGraph(config, store, graphOptions);
+    const denoise = buildDenoiseGraph(config, store, graphOptions);
+    WeightBinder.finishAll(`SanaTransformer2DModel (${dir})`, [caption.binder, denoise.binder]);
+    const backend = options.backend ?? nodeBackend;
+    const captionSession = await backend.createSession(compileGraph(caption.graph), options);
+    const denoiseSession = await backend.createSession(compileGraph(denoise.graph), options);
+    return new SanaTransformer(config, weightsPath, captionSession, denoiseSession);
+  }
+
+  /**
+   * Runs the caption graph: encoder_hidden_states [B, T, Cc] float32, encoder_attention_mask [B, T] int64.
+   * Trailing positions that are padding in every row are dropped first (unless trimPadding is false): their mask
+   * bias of -10000 gives them a softmax weight of exactly 0 in float32, so the result is unchanged while
+   * cross-attention works on the real tokens only (a short prompt has a few dozen of its 300).
+   */
+  async encodeCaption(
+    encoderHiddenStates: HostTensor,
+    encoderAttentionMask: HostTensor,
+    options: { trimPadding?: boolean } = {},
+  ): Promise<CaptionHandle> {
+    const cc = this.config.captionChannels;
+    const s = encoderHiddenStates.shape;
+    if (encoderHiddenStates.dtype !== 'float32' || s.length !== 3 || s[2] !== cc) {
+      throw new Error(`encoder_hidden_states must be float32 [B, T, ${cc}], got ${encoderHiddenStates.dtype} [${s.join(', ')}]`);
+    }
+    const m = encoderAttentionMask.shape;
+    if (encoderAttentionMask.dtype !== 'int64' || m.length !== 2 || m[0] !== s[0] || m[1] !== s[1]) {
+      throw new Error(`encoder_attention_mask must be int64 [${s[0]}, ${s[1]}] (1 = token, 0 = padding), got ${encoderAttentionMask.dtype} [${m.join(', ')}]`);
+    }
+    const keep = options.trimPadding === false ? s[1] : keptCaptionLength(encoderAttentionMask);
+    const caption = keep === s[1] ? encoderHiddenStates : sliceTokens(encoderHiddenStates, keep);
+    const mask = keep === s[1] ? encoderAttentionMask : sliceTokens(encoderAttentionMask, keep);
+    const out = await this.captionSession.run({ encoder_hidden_states: caption, encoder_attention_mask: mask });
+    const tensors: Record<string, HostTensor> = { [CROSS_BIAS]: out[CROSS_BIAS] };
+    for (let i = 0; i < this.config.numLayers; i++) {
+      tensors[crossKeyName(i)] = out[crossKeyName(i)];
+      tensors[crossValueName(i)] = out[crossValueName(i)];
+    }
+    const debug: Record<string, HostTensor> = {};
+    for (const name of ['caption_projection', 'caption_norm']) if (out[name]) debug[name] = out[name];
+    return { batch: s[0], tokens: keep, tensors, debug };
+  }
+
+  /** One denoise step: the velocity `sample` [B, C, H, W] for latents [B, C, H, W] at timestep [B]. */
+  async denoise(latents: HostTensor, timestep: HostTensor, caption: CaptionHandle, guidance?: HostTensor): Promise<HostTensor> {
+    return (await this.denoiseAll(latents, timestep, caption, guidance)).sample;
+  }
+
+  /** As denoise, returning every graph output (with debugOutputs: the reference's module outputs). */
+  async denoiseAll(
+    latents: HostTensor,
+    timestep: HostTensor,
+    caption: CaptionHandle,
+    guidance?: HostTensor,
+  ): Promise<Record<string, HostTensor>> {
+    const c = this.config;
+    const s = latents.shape;
+    const p = c.patchSize;
+    if (latents.dtype !== 'float32' || s.length !== 4 || s[1] !== c.inChannels || s[2] % p !== 0 || s[3] % p !== 0) {
+      throw new Error(
+        `hidden_states must be float32 [B, ${c.inChannels}, H, W] with H and W divisible by patch_size ${p}, got ${latents.dtype} [${s.join(', ')}]`,
+      );
+    }
+    if (s[0] !== caption.batch) throw new Error(`hidden_states batch ${s[0]} differs from the caption batch ${caption.batch}`);
+    const feeds: Record<string, HostTensor> = { ...caption.tensors, hidden_states: latents, timestep: batchVector('timestep', timestep, s[0]) };
+    if (c.guidanceEmbeds) {
+      if (!guidance) throw new Error('this model has guidance_embeds: true and needs a guidance input [B]');
+      feeds.guidance = batchVector('guidance', guidance, s[0]);
+    } else if (guidance) {
+      throw new Error('guidance was given but this model has guidance_embeds: false');
+    }
+    if (c.interpolationScale !== undefined) feeds[POSITION_TABLE] = this.positionTable(s[2] / p, s[3] / p);
+    const out = await this.denoiseSession.run(feeds);
+    return { ...caption.debug, ...out };
+  }
+
+  /** The one-shot forward of diffusers (caption graph + denoise graph). */
+  async forward(inputs: {
+    hidden_states: HostTensor;
+    encoder_hidden_states: HostTensor;
+    encoder_attention_mask: HostTensor;
+    timestep: HostTensor;
+    guidance?: HostTensor;
+  }): Promise<HostTensor> {
+    const caption = await this.encodeCaption(inputs.encoder_hidden_states, inputs.encoder_attention_mask);
+    return this.denoise(inputs.hidden_states, inputs.timestep, caption, inputs.guidance);
+  }
+
+  /** Hidden width and other derived sizes. */
+  get dims(): ReturnType<typeof sanaDims> {
+    return sanaDims(this.config);
+  }
+
+  async release(): Promise<void> {
+    await this.captionSession.release();
+    await this.denoiseSession.release();
+  }
+
+  private positionTable(h: number, w: number): HostTensor {
+    const key = `${h}x${w}`;
+    let t = this.positionTables.get(key);
+    if (!t) {
+      t = sincosPositionTable(this.config, h, w);
+      this.positionTables.set(key, t);
+    }
+    return t;
+  }
+}
+
+/**
+ * Caption length without the trailing columns that are padding (mask 0) in every row. When some row has no token
+ * at all, the reference attends uniformly over all positions, so nothing is trimmed.
+ */
+export function keptCaptionLength(mask: HostTensor): number {
+  const [batch, tokens] = mask.shape;
+  const m = mask.data as BigInt64Array;
+  let keep = 0;
+  for (let b = 0; b < batch; b++) {
+    let last = -1;
+    for (let t = tokens - 1; t >= 0; t--) {
+      if (m[b * tokens + t] !== 0n) {
+        last = t;
+        break;
+      }
+    }
+    if (last < 0) return tokens;
+    keep = Math.max(keep, last + 1);
+  }
+  return keep;
+}
+
+/** The first `keep` positions of axis 1 of a [B, T, ...] tensor. */
+function sliceTokens(t: HostTensor, keep: number): HostTensor {
+  const [batch, tokens] = t.shape;
+  const inner = t.shape.slice(2).reduce((p, d) => p * d, 1);
+  const Ctor = t.data.constructor as new (n: number) => typeof t.data;
+  const out = new Ctor(batch * keep * inner);
+  for (let b = 0; b < batch; b++) {
+    (out as Float32Array).set((t.data as Float32Array).subarray(b * tokens * inner, (b * tokens + keep) * inner), b * keep * inner);
+  }
+  return new HostTensor(t.dtype, [batch, keep, ...t.shape.slice(2)], out);
+}
+
+/** A [B] float32 vector (int64 timesteps are converted exactly; a single value is repeated over the batch). */
+function batchVector(name: string, t: HostTensor, batch: number): HostTensor {
+  if (t.dtype !== 'float32' && t.dtype !== 'int64') throw new Error(`${name} must be float32 [${batch}], got ${t.dtype}`);
+  const values = t.toFloat32();
+  if (t.shape.length > 1 || (values.length !== batch && values.length !== 1)) {
+    throw new Error(`${name} must have shape [${batch}] (or [1]), got [${t.shape.join(', ')}]`);
+  }
+  if (t.dtype === 'float32' && values.length === batch) return t;
+  return HostTensor.float32([batch], values.length === batch ? Float32Array.from(values) : new Float32Array(batch).fill(values[0]));
+}
+
+/** Loads a diffusers transformer folder (config.json + diffusion_pytorch_model[.fp16|.bf16].safetensors[.index.json]). */
+export function loadSanaTransformer(dir: string, options: SanaTransformerOptions = {}): Promise<SanaTransformer> {
+  return SanaTransformer.load(dir, options);
+}
