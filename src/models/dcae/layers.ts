@@ -2,9 +2,9 @@
 // reading its weights under a diffusers key prefix. ref: SANA.md §3.2, §3.5
 
 import { Tensor } from '../../graph/graph.js';
-import { add, div, gelu, mul, relu, silu, sqrt, sub, tanh } from '../../graph/ops/elementwise.js';
+import { add, div, gelu, mul, reciprocal, relu, silu, sqrt, sub, tanh } from '../../graph/ops/elementwise.js';
 import { conv2d } from '../../graph/ops/conv.js';
-import { channelRmsNorm } from '../../graph/ops/norm.js';
+import { reduceSumSquare } from '../../graph/ops/norm.js';
 import { reshape } from '../../graph/ops/shape-ops.js';
 import { describe } from '../../graph/ops/check.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
@@ -50,7 +50,7 @@ export function channelNorm(w: WeightBinder, prefix: string, x: Tensor, type: Dc
   const c = channelsOf(x);
   const weight = w.get(`${prefix}.weight`, [c]);
   const bias = w.get(`${prefix}.bias`, [c]);
-  if (type === 'rms_norm') return channelRmsNorm(x, NORM_EPS, weight, bias);
+  if (type === 'rms_norm') return rmsNormOverChannels(x, weight, bias);
   // BatchNorm2d in eval mode is a per-channel affine map; scale and shift fold into constants at session creation.
   const mean = w.get(`${prefix}.running_mean`, [c]);
   const variance = w.get(`${prefix}.running_var`, [c]);
@@ -74,4 +74,17 @@ export function activate(x: Tensor, act: DcaeActivation): Tensor {
     case 'mish':
       return mul(x, tanh(x.graph.node1('Softplus', [x], x.dtype, x.shape)));
   }
+}
+
+/**
+ * diffusers RMSNorm over the channels of an NCHW map: x * rsqrt(mean_c(x^2) + eps) * weight + bias. The sum of
+ * squares is one reduction pass and the reciprocal root is taken on the [B, 1, H, W] statistic, so the full-size
+ * map is touched by four passes (reduce, scale, weight, bias) instead of channelRmsNorm's seven.
+ */
+export function rmsNormOverChannels(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+  const c = channelsOf(x);
+  const meanSquare = mul(reduceSumSquare(x, [1], true), 1 / c); // [B, 1, H, W]
+  const inverseRms = reciprocal(sqrt(add(meanSquare, NORM_EPS))); // [B, 1, H, W]
+  const scaled = mul(mul(x, inverseRms), reshape(weight, [1, c, 1, 1])); // weight as [1, C, 1, 1]
+  return add(scaled, reshape(bias, [1, c, 1, 1])); // bias as [1, C, 1, 1]
 }
