@@ -19,6 +19,8 @@ function reduce(opType: string, x: Tensor, axes: readonly number[], keepDims: bo
 export const reduceMean = (x: Tensor, axes: readonly number[], keepDims = true): Tensor => reduce('ReduceMean', x, axes, keepDims);
 export const reduceSum = (x: Tensor, axes: readonly number[], keepDims = true): Tensor => reduce('ReduceSum', x, axes, keepDims);
 export const reduceMax = (x: Tensor, axes: readonly number[], keepDims = true): Tensor => reduce('ReduceMax', x, axes, keepDims);
+/** Sum of squares in one pass (no squared copy of x). */
+export const reduceSumSquare = (x: Tensor, axes: readonly number[], keepDims = true): Tensor => reduce('ReduceSumSquare', x, axes, keepDims);
 
 export function softmax(x: Tensor, axis = -1): Tensor {
   expectFloat('Softmax', x);
