@@ -177,3 +177,63 @@ test('bad inputs are refused with the argument named', async () => {
   await assert.rejects(encoder.encode(HostTensor.float32([1, 2]), HostTensor.int64([1, 2], [1, 1])), /input_ids must be int64/);
   await encoder.release();
 });
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+// Bounds measured on these fixtures (int8 ~0.9997-0.9999, int4 ~0.959-0.977 cosine to the fp32 reference), with
+// a margin; random tiny weights are harder on int4 than trained ones.
+const QUANT_BOUNDS = { int8: 0.999, int4: 0.94 } as const;
+
+for (const fixture of ['gemma2_tiny', 'gemma2_tiny_window']) {
+  for (const quantization of ['int8', 'int4'] as const) {
+    test(`${fixture} ${quantization}: last hidden state cosine to transformers >= ${QUANT_BOUNDS[quantization]}`, async () => {
+      const encoder = await loadGemma2(fixturePath(fixture, 'component'), { threads, quantization });
+      const got = (await encoder.encode(fixtureTensor(fixture, 'inputs', 'input_ids'), fixtureTensor(fixture, 'inputs', 'attention_mask'))).lastHiddenState;
+      const expected = fixtureTensor(fixture, 'outputs', 'last_hidden_state').toFloat32();
+      const c = cosine(got.data, expected);
+      assert.ok(c >= QUANT_BOUNDS[quantization] && c < 1 - 1e-7, `${quantization} cosine ${c}`);
+      await encoder.release();
+    });
+  }
+}
+
+test('quantized loading is strict too', async () => {
+  const dir = variantFolder('gemma2_tiny', (w) => {
+    w.delete('layers.0.mlp.down_proj.weight');
+    w.delete('norm.weight');
+    return w;
+  });
+  await assert.rejects(loadGemma2(dir, { threads, quantization: 'int4' }), /missing \(2\):[\s\S]*layers\.0\.mlp\.down_proj\.weight[\s\S]*norm\.weight/);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('sharded checkpoint (model.safetensors.index.json) loads like the single file', async () => {
+  const fixture = 'gemma2_tiny';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-shards-'));
+  fs.copyFileSync(fixturePath(fixture, 'component', 'config.json'), path.join(dir, 'config.json'));
+  const all = readSafetensors(fixturePath(fixture, 'component', 'model.safetensors'));
+  const shards = [new Map<string, HostTensor>(), new Map<string, HostTensor>()];
+  const weightMap: Record<string, string> = {};
+  [...all.keys()].forEach((k, i) => {
+    shards[i % 2].set(k, all.get(k)!);
+    weightMap[k] = `model-0000${(i % 2) + 1}-of-00002.safetensors`;
+  });
+  shards.forEach((s, i) => writeSafetensors(path.join(dir, `model-0000${i + 1}-of-00002.safetensors`), s));
+  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  const encoder = await loadGemma2(dir, { threads });
+  const got = (await encoder.encode(fixtureTensor(fixture, 'inputs', 'input_ids'), fixtureTensor(fixture, 'inputs', 'attention_mask'))).lastHiddenState;
+  const tol = loadManifest(fixture).tolerance!.last_hidden_state as Tolerance;
+  assertClose(got, fixtureTensor(fixture, 'outputs', 'last_hidden_state'), tol, 'sharded');
+  await encoder.release();
+  fs.rmSync(dir, { recursive: true });
+});

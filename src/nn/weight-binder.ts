@@ -56,7 +56,7 @@ export class WeightBinder {
   getStored(name: string, shape: readonly number[]): Tensor {
     const cached = this.stored.get(name);
     if (cached) return cached;
-    const located = this.locate(name, shape);
+    const located = this.take(name, shape);
     if (!located) return this.placeholder(name, shape);
     const { file, info } = located;
     const real = realWeightPath(file.path);
@@ -79,11 +79,15 @@ export class WeightBinder {
    * (e.g. quantized); undefined when it is missing or mis-shaped (then `finish` reports it).
    */
   read(name: string, shape: readonly number[]): HostTensor | undefined {
-    const located = this.locate(name, shape);
+    const located = this.take(name, shape);
     return located ? located.file.read(located.info.name) : undefined;
   }
 
-  private locate(name: string, shape: readonly number[]): WeightLocation | undefined {
+  /**
+   * Where the weight `name` is stored, counting it as used (checked like `get`); undefined when it is missing or
+   * mis-shaped. For weights read piece by piece at load time.
+   */
+  take(name: string, shape: readonly number[]): WeightLocation | undefined {
     const key = this.key(name);
     if (!this.store.has(key)) {
       this.missing.push(`${key} ${JSON.stringify(shape)}`);

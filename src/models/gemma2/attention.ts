@@ -10,7 +10,7 @@ import { add, div, mul, tanh } from '../../graph/ops/elementwise.js';
 import { matmul } from '../../graph/ops/linalg.js';
 import { softmax } from '../../graph/ops/norm.js';
 import { SymDim, mulDims, reshape, transpose } from '../../graph/ops/shape-ops.js';
-import { LinearLayer } from '../../nn/linear-weights.js';
+import { LinearLayer } from '../../nn/model-weights.js';
 import { Gemma2Config } from './config.js';
 import { RotaryTables, applyRotary } from './rotary.js';
 

@@ -4,14 +4,13 @@
 import { Tensor } from '../../graph/graph.js';
 import { add, geluTanh, mul } from '../../graph/ops/elementwise.js';
 import { rmsNorm } from '../../graph/ops/norm.js';
-import { LinearWeights } from '../../nn/linear-weights.js';
-import { WeightBinder } from '../../nn/weight-binder.js';
+import { ModelWeights } from '../../nn/model-weights.js';
 import { AttentionContext, selfAttention } from './attention.js';
 import { Gemma2Config } from './config.js';
 
 /** GemmaRMSNorm: x / sqrt(mean(x^2) + eps) * (1 + w), statistics in float32 (Gemma stores w as an offset from 1). */
-export function gemmaRmsNorm(x: Tensor, binder: WeightBinder, name: string, cfg: Gemma2Config): Tensor {
-  const w = binder.get(`${name}.weight`, [cfg.hiddenSize]);
+export function gemmaRmsNorm(x: Tensor, weights: ModelWeights, name: string, cfg: Gemma2Config): Tensor {
+  const w = weights.tensor(`${name}.weight`, [cfg.hiddenSize]);
   return rmsNorm(x, cfg.rmsNormEps, add(w, 1));
 }
 
@@ -20,8 +19,7 @@ export function decoderLayer(
   h: Tensor,
   i: number,
   cfg: Gemma2Config,
-  binder: WeightBinder,
-  linears: LinearWeights,
+  weights: ModelWeights,
   ctx: AttentionContext,
 ): Tensor {
   const p = `layers.${i}`;
@@ -31,23 +29,23 @@ export function decoderLayer(
   const bias = cfg.attentionBias;
   const attn = h.graph.scope('self_attn', () =>
     selfAttention(
-      gemmaRmsNorm(h, binder, `${p}.input_layernorm`, cfg),
+      gemmaRmsNorm(h, weights, `${p}.input_layernorm`, cfg),
       cfg,
       {
-        q: linears.linear(`${p}.self_attn.q_proj`, attnDim, H, bias),
-        k: linears.linear(`${p}.self_attn.k_proj`, kvDim, H, bias),
-        v: linears.linear(`${p}.self_attn.v_proj`, kvDim, H, bias),
-        o: linears.linear(`${p}.self_attn.o_proj`, H, attnDim, bias),
+        q: weights.linear(`${p}.self_attn.q_proj`, attnDim, H, bias),
+        k: weights.linear(`${p}.self_attn.k_proj`, kvDim, H, bias),
+        v: weights.linear(`${p}.self_attn.v_proj`, kvDim, H, bias),
+        o: weights.linear(`${p}.self_attn.o_proj`, H, attnDim, bias),
       },
       ctx,
     ),
   );
-  const afterAttn = add(h, gemmaRmsNorm(attn, binder, `${p}.post_attention_layernorm`, cfg));
+  const afterAttn = add(h, gemmaRmsNorm(attn, weights, `${p}.post_attention_layernorm`, cfg));
   const mlp = h.graph.scope('mlp', () => {
-    const x = gemmaRmsNorm(afterAttn, binder, `${p}.pre_feedforward_layernorm`, cfg);
-    const gate = linears.linear(`${p}.mlp.gate_proj`, cfg.intermediateSize, H)(x);
-    const up = linears.linear(`${p}.mlp.up_proj`, cfg.intermediateSize, H)(x);
-    return linears.linear(`${p}.mlp.down_proj`, H, cfg.intermediateSize)(mul(geluTanh(gate), up));
+    const x = gemmaRmsNorm(afterAttn, weights, `${p}.pre_feedforward_layernorm`, cfg);
+    const gate = weights.linear(`${p}.mlp.gate_proj`, cfg.intermediateSize, H)(x);
+    const up = weights.linear(`${p}.mlp.up_proj`, cfg.intermediateSize, H)(x);
+    return weights.linear(`${p}.mlp.down_proj`, H, cfg.intermediateSize)(mul(geluTanh(gate), up));
   });
-  return add(afterAttn, gemmaRmsNorm(mlp, binder, `${p}.post_feedforward_layernorm`, cfg));
+  return add(afterAttn, gemmaRmsNorm(mlp, weights, `${p}.post_feedforward_layernorm`, cfg));
 }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { Graph } from '../../graph/graph.js';
 import { HostTensor } from '../../io/host-tensor.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
-import { LinearWeights, WeightQuantization, denseLinearWeights, quantizedLinearWeights } from '../../nn/linear-weights.js';
+import { ModelWeights, WeightQuantization, denseWeights, quantizedWeights } from '../../nn/model-weights.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { Backend, ModelSession } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
@@ -93,16 +93,16 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
   const store = WeightStore.open(findWeights(dir, ['model'], options.variant));
   const binder = new WeightBinder(new Graph('gemma2_text_encoder'), store, gemma2KeyDialect(store));
   const quantization = options.quantization ?? 'none';
-  let linears: LinearWeights;
-  if (quantization === 'none') linears = denseLinearWeights(binder);
+  let weights: ModelWeights;
+  if (quantization === 'none') weights = denseWeights(binder);
   else if (quantization === 'int8' || quantization === 'int4') {
-    linears = quantizedLinearWeights(binder, {
+    weights = quantizedWeights(binder, {
       bits: quantization === 'int8' ? 8 : 4,
       blockSize: options.quantBlockSize,
       accuracyLevel: options.quantAccuracyLevel,
     });
   } else throw new Error(`loadGemma2: option quantization must be 'none', 'int8' or 'int4' (got ${JSON.stringify(quantization)})`);
-  const graph = buildGemma2Graph(config, binder, linears, options);
+  const graph = buildGemma2Graph(config, weights, options);
   binder.finish(`Gemma2Model (${dir})`);
   return { config, graph };
 }

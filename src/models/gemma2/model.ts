@@ -3,9 +3,8 @@
 
 import { Graph, Tensor } from '../../graph/graph.js';
 import { mul } from '../../graph/ops/elementwise.js';
-import { cast, dimOf, gather, mulDims, reshape } from '../../graph/ops/shape-ops.js';
-import { LinearWeights } from '../../nn/linear-weights.js';
-import { WeightBinder } from '../../nn/weight-binder.js';
+import { dimOf, mulDims, reshape } from '../../graph/ops/shape-ops.js';
+import { ModelWeights } from '../../nn/model-weights.js';
 import { AttentionContext } from './attention.js';
 import { attentionBiases } from './attention-mask.js';
 import { Gemma2Config } from './config.js';
@@ -23,8 +22,8 @@ export interface Gemma2GraphOptions {
   outputHiddenStates?: boolean;
 }
 
-export function buildGemma2Graph(cfg: Gemma2Config, binder: WeightBinder, linears: LinearWeights, options: Gemma2GraphOptions = {}): Graph {
-  const g = binder.graph;
+export function buildGemma2Graph(cfg: Gemma2Config, weights: ModelWeights, options: Gemma2GraphOptions = {}): Graph {
+  const g = weights.graph;
   const inputIds = g.input('input_ids', 'int64', ['B', 'T']);
   const attentionMask = g.input('attention_mask', 'int64', ['B', 'T']);
   const B = dimOf(inputIds, 0);
@@ -32,10 +31,8 @@ export function buildGemma2Graph(cfg: Gemma2Config, binder: WeightBinder, linear
   const BT = mulDims(B, T);
   const H = cfg.hiddenSize;
 
-  // Gather rows in the file dtype, then widen only those rows; the multiplier sqrt(hidden) is rounded to the
-  // activation dtype (float32) first, as transformers does.
-  const table = binder.getStored('embed_tokens.weight', [cfg.vocabSize, H]);
-  const rows = cast(gather(table, inputIds, 0), 'float32'); // [B, T, H]
+  // The multiplier sqrt(hidden) is rounded to the activation dtype (float32) first, as transformers does.
+  const rows = weights.embedding('embed_tokens.weight', [cfg.vocabSize, H], inputIds); // [B, T, H]
   let h = mul(reshape(rows, [BT, H]), Math.fround(Math.sqrt(H))); // [B*T, H]
 
   const biases = attentionBiases(attentionMask, T, cfg.layerTypes.includes('sliding_attention') ? cfg.slidingWindow : null);
@@ -52,9 +49,9 @@ export function buildGemma2Graph(cfg: Gemma2Config, binder: WeightBinder, linear
       bias: cfg.layerTypes[i] === 'sliding_attention' && biases.sliding ? biases.sliding : biases.full,
       softcap,
     };
-    h = g.scope(`layers.${i}`, () => decoderLayer(h, i, cfg, binder, linears, ctx));
+    h = g.scope(`layers.${i}`, () => decoderLayer(h, i, cfg, weights, ctx));
   }
-  const last = toBTH(gemmaRmsNorm(h, binder, 'norm', cfg));
+  const last = toBTH(gemmaRmsNorm(h, weights, 'norm', cfg));
   g.output(last, 'last_hidden_state');
   if (options.outputHiddenStates) g.output(last, `hidden_states.${cfg.numHiddenLayers}`);
   return g;
