@@ -55,6 +55,8 @@ export class Graph {
   readonly outputs: Tensor[] = [];
   /** Folder holding every external-data file this graph references (one folder per graph, as ORT requires). */
   externalDataFolder?: string;
+  /** In-memory external-data files (location -> bytes), see `inMemory`. */
+  readonly memoryFiles = new Map<string, Uint8Array>();
   private readonly usedNames = new Set<string>();
   private counter = 0;
   private scopeStack: string[] = [];
@@ -137,6 +139,25 @@ export class Graph {
     const uname = this.uniqueName(name);
     this.initializers.push({ name: uname, dtype, shape: [...shape], external: data });
     return new Tensor(this, uname, dtype, [...shape]);
+  }
+
+  /**
+   * A weight whose bytes JavaScript holds (e.g. quantized at load time), handed to ONNX Runtime at session creation
+   * as an in-memory external-data file: protobuf caps a model at 2 GB, so large generated weights cannot be inlined.
+   * The bytes must stay alive as long as sessions built from this graph (ORT may use them in place).
+   */
+  inMemory(name: string, value: HostTensor): Tensor {
+    const uname = this.uniqueName(name);
+    const d = value.data;
+    const location = `${uname}.bin`;
+    this.memoryFiles.set(location, new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+    this.initializers.push({
+      name: uname,
+      dtype: value.dtype,
+      shape: [...value.shape],
+      external: { location, offset: 0, length: d.byteLength },
+    });
+    return new Tensor(this, uname, value.dtype, [...value.shape]);
   }
 
   /**

@@ -127,6 +127,29 @@ export class SafetensorsFile {
     return new HostTensor(info.dtype, info.shape, typedView(info.dtype, bytes.buffer) as TypedArrayFor<DType>);
   }
 
+  /** Reads rows [start, start + count) of a tensor's first axis (large tables read piece by piece). */
+  readRows(name: string, start: number, count: number): HostTensor {
+    const info = this.info(name);
+    const rows = info.shape[0];
+    if (info.shape.length === 0 || !(start >= 0 && count >= 0 && start + count <= rows)) {
+      throw new SafetensorsError(this.path, `tensor "${name}" [${info.shape.join(', ')}]: rows [${start}, ${start + count}) are out of range`);
+    }
+    const rowBytes = rows ? info.byteLength / rows : 0;
+    const bytes = new Uint8Array(count * rowBytes);
+    const fd = fs.openSync(this.path, 'r');
+    try {
+      let done = 0;
+      while (done < bytes.length) {
+        const got = fs.readSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), info.fileOffset + start * rowBytes + done);
+        if (got <= 0) throw new SafetensorsError(this.path, `tensor "${name}": unexpected end of file`);
+        done += got;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return new HostTensor(info.dtype, [count, ...info.shape.slice(1)], typedView(info.dtype, bytes.buffer) as TypedArrayFor<DType>);
+  }
+
   readAll(): Map<string, HostTensor> {
     const out = new Map<string, HostTensor>();
     for (const name of this.tensors.keys()) out.set(name, this.read(name));

@@ -6,9 +6,9 @@
 import * as path from 'node:path';
 import { Graph, Tensor } from '../graph/graph.js';
 import { cast } from '../graph/ops/shape-ops.js';
-import { DType } from '../io/host-tensor.js';
+import { DType, HostTensor } from '../io/host-tensor.js';
 import { realWeightPath } from '../io/safetensors.js';
-import { WeightStore } from '../io/weights.js';
+import { WeightLocation, WeightStore } from '../io/weights.js';
 
 export interface WeightBinderOptions {
   /** dtype the model computes in (float32 on CPU). */
@@ -24,6 +24,7 @@ export class WeightBinder {
   private readonly missing: string[] = [];
   private readonly misShaped: string[] = [];
   private readonly bound = new Map<string, Tensor>();
+  private readonly stored = new Map<string, Tensor>();
   private readonly computeDtype: DType;
 
   constructor(
@@ -46,20 +47,25 @@ export class WeightBinder {
   get(name: string, shape: readonly number[], viewShape?: readonly number[]): Tensor {
     const cached = this.bound.get(name);
     if (cached) return cached;
+    const raw = this.getStored(name, shape, viewShape);
+    const t = raw.dtype === this.computeDtype ? raw : cast(raw, this.computeDtype);
+    this.bound.set(name, t);
+    return t;
+  }
+
+  /**
+   * The weight `name` in its file dtype, without a Cast: for ops that only move bytes (Gather of embedding rows),
+   * so a bf16 table is never widened as a whole.
+   */
+  getStored(name: string, shape: readonly number[], viewShape?: readonly number[]): Tensor {
+    const cached = this.stored.get(name);
+    if (cached) return cached;
     if (viewShape && viewShape.reduce((p, d) => p * d, 1) !== shape.reduce((p, d) => p * d, 1)) {
       throw new Error(`weight ${name}: view ${JSON.stringify(viewShape)} has a different size than ${JSON.stringify(shape)}`);
     }
-    const key = this.key(name);
-    if (!this.store.has(key)) {
-      this.missing.push(`${key} ${JSON.stringify(shape)}`);
-      return this.placeholder(name, viewShape ?? shape);
-    }
-    const { file, info } = this.store.get(key);
-    this.used.add(key);
-    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      this.misShaped.push(`${key}: file has ${JSON.stringify(info.shape)}, model expects ${JSON.stringify(shape)}`);
-      return this.placeholder(name, viewShape ?? shape);
-    }
+    const located = this.take(name, shape);
+    if (!located) return this.placeholder(name, viewShape ?? shape);
+    const { file, info } = located;
     const real = realWeightPath(file.path);
     const folder = path.dirname(real);
     if (this.graph.externalDataFolder === undefined) this.graph.externalDataFolder = folder;
@@ -71,9 +77,37 @@ export class WeightBinder {
       offset: info.fileOffset,
       length: info.byteLength,
     });
-    const t = info.dtype === this.computeDtype ? raw : cast(raw, this.computeDtype);
-    this.bound.set(name, t);
-    return t;
+    this.stored.set(name, raw);
+    return raw;
+  }
+
+  /**
+   * Reads the weight `name` into memory (checked and counted like `get`), for weights transformed at load time
+   * (e.g. quantized); undefined when it is missing or mis-shaped (then `finish` reports it).
+   */
+  read(name: string, shape: readonly number[]): HostTensor | undefined {
+    const located = this.take(name, shape);
+    return located ? located.file.read(located.info.name) : undefined;
+  }
+
+  /**
+   * Where the weight `name` is stored, counting it as used (checked like `get`); undefined when it is missing or
+   * mis-shaped. For weights read piece by piece at load time.
+   */
+  take(name: string, shape: readonly number[]): WeightLocation | undefined {
+    const key = this.key(name);
+    if (!this.store.has(key)) {
+      this.missing.push(`${key} ${JSON.stringify(shape)}`);
+      return undefined;
+    }
+    const location = this.store.get(key);
+    const { info } = location;
+    this.used.add(key);
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      this.misShaped.push(`${key}: file has ${JSON.stringify(info.shape)}, model expects ${JSON.stringify(shape)}`);
+      return undefined;
+    }
+    return location;
   }
 
   /** Dtype of a checkpoint tensor as stored. */

@@ -6,7 +6,9 @@ import { CompiledModel } from './backend.js';
 
 export function compileGraph(graph: Graph, options: EmitOptions = {}): CompiledModel {
   if (graph.outputs.length === 0) throw new Error(`graph ${graph.name} has no outputs`);
-  const externalFiles = [...new Set(graph.initializers.flatMap((i) => (i.external ? [i.external.location] : [])))];
+  const externalFiles = [
+    ...new Set(graph.initializers.flatMap((i) => (i.external && !graph.memoryFiles.has(i.external.location) ? [i.external.location] : []))),
+  ];
   if (externalFiles.length && !graph.externalDataFolder) {
     throw new Error(`graph ${graph.name} references external weights but has no external-data folder`);
   }
@@ -14,6 +16,7 @@ export function compileGraph(graph: Graph, options: EmitOptions = {}): CompiledM
     bytes: emitModel(graph, options),
     externalDataFolder: externalFiles.length ? graph.externalDataFolder : undefined,
     externalFiles,
+    memoryFiles: graph.memoryFiles,
     inputNames: graph.inputs.map((t) => t.name),
     outputNames: graph.outputs.map((t) => t.name),
   };

@@ -70,10 +70,11 @@ export class OrtSession implements ModelSession {
 export const nodeBackend: Backend = {
   name: 'onnxruntime-node',
   async createSession(model: CompiledModel, options: SessionOptions = {}): Promise<ModelSession> {
-    const session = await ort.InferenceSession.create(
-      model.bytes,
-      ortSessionOptions(options, model.externalDataFolder) as ort.InferenceSession.SessionOptions,
-    );
+    const sessionOptions = ortSessionOptions(options, model.externalDataFolder);
+    if (model.memoryFiles?.size) {
+      sessionOptions.externalData = [...model.memoryFiles].map(([path, data]) => ({ path, data }));
+    }
+    const session = await ort.InferenceSession.create(model.bytes, sessionOptions as ort.InferenceSession.SessionOptions);
     return new OrtSession(session as never, ort.Tensor as unknown as OrtTensorCtor);
   },
 };

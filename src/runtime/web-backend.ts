@@ -13,10 +13,11 @@ export const webBackend: Backend = {
   name: 'onnxruntime-web',
   async createSession(model: CompiledModel, options: SessionOptions = {}): Promise<ModelSession> {
     ort.env.wasm.numThreads = options.threads ?? 1;
-    const externalData = model.externalFiles.map((file) => ({
+    const externalData: Array<{ path: string; data: Uint8Array }> = model.externalFiles.map((file) => ({
       path: file,
       data: new Uint8Array(fs.readFileSync(path.join(model.externalDataFolder!, file))),
     }));
+    for (const [file, data] of model.memoryFiles ?? []) externalData.push({ path: file, data });
     const session = await ort.InferenceSession.create(model.bytes, {
       executionProviders: ['wasm'],
       graphOptimizationLevel: options.optimization ?? 'all',

@@ -117,3 +117,43 @@ export function fusedMatmul(a: Tensor, b: Tensor, opts: FusedMatMulOptions = {})
     'com.microsoft',
   );
 }
+
+export interface MatMulNBitsOptions {
+  /** Input features K and output features N of the quantized weight. */
+  k: number;
+  n: number;
+  bits: 4 | 8;
+  blockSize: number;
+  /**
+   * ORT compute precision: 0 = unset (fp32 on CPU), 4 = int8 activations (fast int8 dot products, block-wise
+   * quantized A; a small extra error).
+   */
+  accuracyLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+/**
+ * y = a W^T for a weight-only block-quantized W [N, K] (com.microsoft MatMulNBits): `codes` uint8
+ * [N, blocks, blockSize * bits / 8], `scales` [N * blocks] in a's dtype, default zero point 2^(bits-1).
+ */
+export function matMulNBits(a: Tensor, codes: Tensor, scales: Tensor, opts: MatMulNBitsOptions): Tensor {
+  const op = 'MatMulNBits';
+  expectFloat(op, a);
+  const blocks = Math.ceil(opts.k / opts.blockSize);
+  const blob = (opts.blockSize * opts.bits) / 8;
+  const last = a.shape[a.rank - 1];
+  if (!dimsCompatible(last, opts.k)) throw new Error(`${op}: input ${describe(a)} has ${last} features, weight expects ${opts.k}`);
+  if (codes.dtype !== 'uint8' || codes.shape.join() !== [opts.n, blocks, blob].join()) {
+    throw new Error(`${op}: codes ${describe(codes)} must be uint8 [${opts.n}, ${blocks}, ${blob}]`);
+  }
+  if (scales.dtype !== a.dtype || scales.shape.join() !== String(opts.n * blocks)) {
+    throw new Error(`${op}: scales ${describe(scales)} must be ${a.dtype} [${opts.n * blocks}]`);
+  }
+  return a.graph.node1(
+    op,
+    [a, codes, scales],
+    a.dtype,
+    [...a.shape.slice(0, -1), opts.n],
+    { K: opts.k, N: opts.n, bits: opts.bits, block_size: opts.blockSize, accuracy_level: opts.accuracyLevel ?? 0 },
+    'com.microsoft',
+  );
+}

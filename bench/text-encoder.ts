@@ -1,0 +1,200 @@
+// Gemma-2-2B text encoder on a 300-token prompt: the REAL config with seeded random weights in a bf16 safetensors
+// file (written once under .bench-cache/, ~5.2 GB, in chunks). One mode per process, so peak RSS is the mode's own:
+//   node dist/bench/text-encoder.js --mode fp32|fp32-folded|int8|int4 [--tokens 300] [--runs 3] [--threads 2]
+// fp32: bf16 weights cast to float32 inside the graph at every run (ConstantFolding off: no fp32 copy is kept);
+// fp32-folded: the casts folded at load (an 8 GB float32 copy, prepacked GEMMs);
+// int8 / int4: weight-only block-32 quantization made at load time (MatMulNBits, int8 activations).
+// Each run writes its last hidden state next to the weights; quantized modes report cosine similarity to fp32.
+// ref: SANA.md §4.5
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HostTensor } from '../src/io/host-tensor.js';
+import { GEMMA2_2B } from '../src/models/gemma2/config.js';
+import { Gemma2LoadOptions, loadGemma2 } from '../src/models/gemma2/loader.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const cacheDir = path.join(root, '.bench-cache', 'gemma2-2b-random');
+const ROOFLINE_GFLOPS = 450;
+
+type Mode = 'fp32' | 'fp32-folded' | 'int8' | 'int4';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+/** Tensor names and shapes of Gemma2Model at the 2B config. */
+function gemma2Shapes(): Array<[string, number[]]> {
+  const c = GEMMA2_2B;
+  const out: Array<[string, number[]]> = [['embed_tokens.weight', [c.vocabSize, c.hiddenSize]]];
+  const H = c.hiddenSize;
+  for (let i = 0; i < c.numHiddenLayers; i++) {
+    const p = `layers.${i}`;
+    out.push(
+      [`${p}.input_layernorm.weight`, [H]],
+      [`${p}.post_attention_layernorm.weight`, [H]],
+      [`${p}.pre_feedforward_layernorm.weight`, [H]],
+      [`${p}.post_feedforward_layernorm.weight`, [H]],
+      [`${p}.self_attn.q_proj.weight`, [c.numAttentionHeads * c.headDim, H]],
+      [`${p}.self_attn.k_proj.weight`, [c.numKeyValueHeads * c.headDim, H]],
+      [`${p}.self_attn.v_proj.weight`, [c.numKeyValueHeads * c.headDim, H]],
+      [`${p}.self_attn.o_proj.weight`, [H, c.numAttentionHeads * c.headDim]],
+      [`${p}.mlp.gate_proj.weight`, [c.intermediateSize, H]],
+      [`${p}.mlp.up_proj.weight`, [c.intermediateSize, H]],
+      [`${p}.mlp.down_proj.weight`, [H, c.intermediateSize]],
+    );
+  }
+  out.push(['norm.weight', [H]]);
+  return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Writes config.json and a bf16 model.safetensors of seeded uniform weights (std 0.02; norm offsets +-0.1). */
+function writeRandomCheckpoint(): void {
+  const file = path.join(cacheDir, 'model.safetensors');
+  if (fs.existsSync(file)) return;
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const shapes = gemma2Shapes();
+  const total = shapes.reduce((p, [, s]) => p + s.reduce((a, b) => a * b, 1) * 2, 0);
+  const free = fs.statfsSync(cacheDir);
+  if (free.bavail * free.bsize < total * 1.2) throw new Error(`not enough free disk for ${(total / 1e9).toFixed(1)} GB of weights in ${cacheDir}`);
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, shape] of shapes) {
+    const len = shape.reduce((a, b) => a * b, 1) * 2;
+    header[name] = { dtype: 'BF16', shape, data_offsets: [offset, offset + len] };
+    offset += len;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  const lenBuf = Buffer.alloc(8);
+  lenBuf.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  fs.writeSync(fd, lenBuf);
+  fs.writeSync(fd, Buffer.from(json));
+  let state = 0x9e3779b9;
+  const chunk = new Uint16Array(1 << 22);
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  for (const [name, shape] of shapes) {
+    const amplitude = shape.length === 1 ? 0.1 : 0.02 * Math.sqrt(3);
+    let left = shape.reduce((a, b) => a * b, 1);
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      for (let i = 0; i < n; i++) {
+        state ^= state << 13;
+        state ^= state >>> 17;
+        state ^= state << 5;
+        f32[0] = ((state >>> 0) / 4294967296 - 0.5) * 2 * amplitude;
+        chunk[i] = u32[0] >>> 16;
+      }
+      fs.writeSync(fd, new Uint8Array(chunk.buffer, 0, n * 2));
+      left -= n;
+    }
+    if (name === 'embed_tokens.weight') console.log('  embedding written');
+  }
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+  const c = GEMMA2_2B;
+  const config = {
+    architectures: ['Gemma2Model'],
+    model_type: 'gemma2',
+    torch_dtype: 'bfloat16',
+    vocab_size: c.vocabSize,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numHiddenLayers,
+    num_attention_heads: c.numAttentionHeads,
+    num_key_value_heads: c.numKeyValueHeads,
+    head_dim: c.headDim,
+    hidden_activation: 'gelu_pytorch_tanh',
+    rms_norm_eps: c.rmsNormEps,
+    rope_theta: c.ropeTheta,
+    query_pre_attn_scalar: c.queryPreAttnScalar,
+    attn_logit_softcapping: c.attnLogitSoftcapping,
+    final_logit_softcapping: 30.0,
+    sliding_window: c.slidingWindow,
+    attention_bias: false,
+    pad_token_id: 0,
+    bos_token_id: 2,
+    eos_token_id: 1,
+  };
+  fs.writeFileSync(path.join(cacheDir, 'config.json'), JSON.stringify(config, null, 2));
+}
+
+/** Multiply-adds x 2 of one forward pass over T tokens (projections, MLP, attention scores and values). */
+function forwardFlops(t: number): number {
+  const c = GEMMA2_2B;
+  const H = c.hiddenSize;
+  const qDim = c.numAttentionHeads * c.headDim;
+  const kvDim = c.numKeyValueHeads * c.headDim;
+  const perToken = H * qDim * 2 + H * kvDim * 2 + 3 * H * c.intermediateSize;
+  const attention = 2 * c.numAttentionHeads * t * t * c.headDim;
+  return 2 * c.numHiddenLayers * (perToken * t + attention);
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+async function main(): Promise<void> {
+  const mode = arg('mode', 'fp32') as Mode;
+  const tokens = Number(arg('tokens', '300'));
+  const runs = Number(arg('runs', '3'));
+  const threads = Number(arg('threads', '2'));
+  if (!['fp32', 'fp32-folded', 'int8', 'int4'].includes(mode)) throw new Error(`--mode must be fp32, fp32-folded, int8 or int4 (got ${mode})`);
+  let t0 = performance.now();
+  writeRandomCheckpoint();
+  if (process.argv.includes('--write-only')) return;
+  const options: Gemma2LoadOptions = { threads };
+  if (mode === 'fp32') options.noConstantFolding = true;
+  if (mode === 'int8' || mode === 'int4') options.quantization = mode;
+  t0 = performance.now();
+  const encoder = await loadGemma2(cacheDir, options);
+  const loadS = (performance.now() - t0) / 1000;
+  // a prompt-like id sequence: BOS then ids spread over the vocabulary
+  const ids = HostTensor.int64([1, tokens], Array.from({ length: tokens }, (_, i) => (i === 0 ? 2 : 1000 + ((i * 7919) % 250000))));
+  const mask = HostTensor.int64([1, tokens], new Array(tokens).fill(1));
+  const times: number[] = [];
+  let last: Float32Array | undefined;
+  for (let r = 0; r < runs + 1; r++) {
+    t0 = performance.now();
+    last = (await encoder.encode(ids, mask)).lastHiddenState.data;
+    if (r > 0) times.push((performance.now() - t0) / 1000);
+  }
+  await encoder.release();
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)];
+  const gflop = forwardFlops(tokens) / 1e9;
+  const rssGB = (process.resourceUsage().maxRSS * 1024) / 1e9;
+  const outFile = path.join(cacheDir, `last_hidden_state.${mode}.${tokens}.f32`);
+  fs.writeFileSync(outFile, new Uint8Array(last!.buffer, last!.byteOffset, last!.byteLength));
+  let similarity = '';
+  const ref = path.join(cacheDir, `last_hidden_state.fp32.${tokens}.f32`);
+  if (mode !== 'fp32' && fs.existsSync(ref)) {
+    const b = fs.readFileSync(ref);
+    similarity = ` cosine-to-fp32 ${cosine(last!, new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)).toFixed(6)}`;
+  }
+  console.log(
+    `gemma2-2b ${mode} T=${tokens} threads=${threads}: load ${loadS.toFixed(2)} s, median ${median.toFixed(3)} s ` +
+      `(runs ${times.map((t) => t.toFixed(3)).join(', ')}), ${gflop.toFixed(0)} GFLOP, ${(gflop / median).toFixed(0)} GFLOP/s ` +
+      `= ${((100 * gflop) / median / ROOFLINE_GFLOPS).toFixed(0)}% of ${ROOFLINE_GFLOPS}, peak RSS ${rssGB.toFixed(2)} GB${similarity}`,
+  );
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
