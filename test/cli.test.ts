@@ -23,6 +23,10 @@ test('sana --help lists the commands; subcommands have their own help', () => {
   const r = sana('--help');
   assert.equal(r.code, 0);
   assert.match(r.stdout, /run <component>/);
+  assert.match(r.stdout, /generate PROMPT/);
+  const gen = sana('generate', '--help');
+  assert.equal(gen.code, 0);
+  assert.match(gen.stdout, /--no-binning/);
   const sub = sana('run', '--help');
   assert.equal(sub.code, 0);
   assert.match(sub.stdout, /--component DIR/);

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 import { EXIT_BAD_INPUT } from './errors.js';
+import { GENERATE_HELP, generateCommand } from './generate.js';
 import { RUN_HELP, runCommand } from './run.js';
 
 const HELP = `Usage: sana <command> [options]
@@ -12,6 +13,7 @@ const HELP = `Usage: sana <command> [options]
 SANA text-to-image on ONNX Runtime.
 
 Commands:
+  generate PROMPT   text to PNG images (sana generate --help)
   run <component>   run one model component on named tensors (sana run --help)
 
 Options:
@@ -25,6 +27,7 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  generate: { help: GENERATE_HELP, run: generateCommand },
   run: { help: RUN_HELP, run: runCommand },
 };
 

@@ -63,7 +63,6 @@ export async function runCommand(argv: string[]): Promise<void> {
   if (!fs.existsSync(outDir)) throw new UsageError(`--output: folder ${outDir} does not exist`);
 
   const loader = componentLoader(name);
-  if (!loader) throw new UsageError(`component "${name}" is not available in this version yet`);
 
   const inputs = Object.fromEntries(readSafetensors(inputsFile)) as Record<string, HostTensor>;
   const runner = await loader(dir, { threads, variant: values.variant });

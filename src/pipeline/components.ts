@@ -1,7 +1,35 @@
-// Loading a SANA pipeline folder into the pipeline's components (adapters over the model loaders).
+// Loading a SANA pipeline folder into the pipeline's components: adapters over the Gemma-2 prompt encoder, the SANA
+// transformer (caption keys/values computed once per batch) and DC-AE. Configs are read up front so sizes are
+// checked before any weights load; each component's weights load only when the pipeline asks for it.
+// ref: SANA.md §0
 
+import * as path from 'node:path';
+import { HostTensor } from '../io/host-tensor.js';
+import { readDcaeConfig } from '../models/dcae/config.js';
+import { Dcae, DcaeLoadOptions } from '../models/dcae/model.js';
+import { readGemma2Config } from '../models/gemma2/config.js';
+import { Gemma2LoadOptions, loadGemma2 } from '../models/gemma2/loader.js';
+import { readSanaTransformerConfig } from '../models/sana/config.js';
+import { CaptionHandle, SanaTransformer } from '../models/sana/transformer.js';
 import { SessionOptions } from '../runtime/backend.js';
-import { SanaPipeline } from './sana-pipeline.js';
+import { readSchedulerConfig } from '../schedulers/scheduler-config.js';
+import { PromptDialect } from '../text/complex-human-instruction.js';
+import { encodePrompts } from '../text/prompt-encoding.js';
+import { GemmaTokenizer } from '../text/tokenizer.js';
+import { resolvePipelineFolder } from './model-folder.js';
+import { CaptionCache, Denoiser, LatentDecoder, PromptEncoder } from './ports.js';
+import { PipelineComponents, PipelineOptions, SanaPipeline } from './sana-pipeline.js';
+
+export interface LoadPipelineOptions extends SessionOptions, PipelineOptions {
+  /** Prompt handling: diffusers (default) or the original NVlabs code (SANA.md §10). */
+  dialect?: PromptDialect;
+  /** Weight-only quantization of the text encoder's linear layers. */
+  textQuantization?: Gemma2LoadOptions['quantization'];
+  /** Tiled VAE decode (bounded memory for large images): true for diffusers' 512/448 px tiles. */
+  vaeTiling?: DcaeLoadOptions['tiling'];
+  /** Weight variant to prefer (fp16, bf16). */
+  variant?: string;
+}
 
 export interface LoadedPipeline {
   pipeline: SanaPipeline;
@@ -9,6 +37,99 @@ export interface LoadedPipeline {
   modelName: string;
 }
 
-export async function loadSanaPipeline(model: string, _options: SessionOptions & { keepResident?: boolean } = {}): Promise<LoadedPipeline> {
-  throw new Error(`cannot load ${model}: the pipeline components are not wired yet`);
+/** Builds the pipeline's components for a model folder or a repo id in the local Hugging Face cache. */
+export function pipelineComponents(model: string, options: LoadPipelineOptions = {}): PipelineComponents {
+  const folder = resolvePipelineFolder(model);
+  const dirs = folder.components;
+  const transformerConfig = readSanaTransformerConfig(dirs.transformer);
+  const vaeConfig = readDcaeConfig(path.join(dirs.vae, 'config.json'));
+  const textDir = dirs.text_encoder;
+  const tokenizerDir = dirs.tokenizer;
+  const textConfig = textDir ? readGemma2Config(path.join(textDir, 'config.json')) : undefined;
+  const session: SessionOptions = { threads: options.threads, optimization: options.optimization, prepack: options.prepack };
+  return {
+    schedulerConfig: readSchedulerConfig(dirs.scheduler),
+    transformer: {
+      sampleSize: transformerConfig.sampleSize,
+      latentChannels: transformerConfig.inChannels,
+      captionChannels: transformerConfig.captionChannels,
+    },
+    vae: {
+      latentChannels: vaeConfig.latentChannels,
+      scalingFactor: vaeConfig.scalingFactor,
+      compression: vaeConfig.spatialCompressionRatio,
+    },
+    textHiddenSize: textConfig ? textConfig.hiddenSize : null,
+    async loadPromptEncoder() {
+      if (!textDir || !tokenizerDir || !textConfig) {
+        throw new Error(`model ${folder.root} has no text encoder and tokenizer: give prompt embeddings instead of prompts`);
+      }
+      const tokenizer = GemmaTokenizer.fromFolder(tokenizerDir);
+      const encoder = await loadGemma2(textDir, { ...session, variant: options.variant, quantization: options.textQuantization });
+      return gemmaPromptEncoder(tokenizer, encoder, textConfig.hiddenSize, options.dialect ?? 'diffusers');
+    },
+    async loadDenoiser() {
+      const transformer = await SanaTransformer.load(dirs.transformer, { ...session, variant: options.variant });
+      return sanaDenoiser(transformer);
+    },
+    async loadDecoder() {
+      const dcae = await Dcae.load(dirs.vae, { ...session, variant: options.variant, parts: ['decoder'], tiling: options.vaeTiling });
+      return dcaeDecoder(dcae);
+    },
+  };
+}
+
+export async function loadSanaPipeline(model: string, options: LoadPipelineOptions = {}): Promise<LoadedPipeline> {
+  const pipeline = new SanaPipeline(pipelineComponents(model, options), { keepResident: options.keepResident });
+  return { pipeline, modelName: model };
+}
+
+function gemmaPromptEncoder(
+  tokenizer: GemmaTokenizer,
+  encoder: Awaited<ReturnType<typeof loadGemma2>>,
+  hiddenSize: number,
+  dialect: PromptDialect,
+): PromptEncoder {
+  return {
+    hiddenSize,
+    async encode(prompts, negativePrompt, { maxSequenceLength }) {
+      const e = await encodePrompts(prompts, { negative: negativePrompt, maxSequenceLength, dialect }, tokenizer, encoder);
+      return {
+        promptEmbeds: e.promptEmbeds,
+        promptMask: e.promptAttentionMask,
+        negativeEmbeds: e.negativePromptEmbeds,
+        negativeMask: e.negativePromptAttentionMask,
+        warnings: e.warnings,
+      };
+    },
+    release: () => encoder.release(),
+  };
+}
+
+function sanaDenoiser(transformer: SanaTransformer): Denoiser {
+  const c = transformer.config;
+  return {
+    latentChannels: c.inChannels,
+    captionChannels: c.captionChannels,
+    sampleSize: c.sampleSize,
+    timestepScale: c.timestepScale,
+    async prepareCaption(embeds, mask): Promise<CaptionCache & { handle: CaptionHandle }> {
+      const handle = await transformer.encodeCaption(embeds, mask);
+      return { handle, release() {} };
+    },
+    async predict(latents, timestep, caption) {
+      const out = await transformer.denoise(latents, timestep, (caption as CaptionCache & { handle: CaptionHandle }).handle);
+      return out as HostTensor<'float32'>;
+    },
+    release: () => transformer.release(),
+  };
+}
+
+function dcaeDecoder(dcae: Dcae): LatentDecoder {
+  return {
+    latentChannels: dcae.config.latentChannels,
+    scalingFactor: dcae.config.scalingFactor,
+    decode: async (latents) => (await dcae.decode(latents)) as HostTensor<'float32'>,
+    release: () => dcae.release(),
+  };
 }

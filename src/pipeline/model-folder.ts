@@ -10,8 +10,15 @@ import { readJsonFile } from '../io/config.js';
 export interface PipelineFolder {
   readonly root: string;
   readonly index: Record<string, unknown>;
-  /** Component sub-folders that model_index.json lists (transformer, vae, text_encoder, tokenizer, scheduler). */
-  readonly components: Readonly<Record<string, string>>;
+  /** Component sub-folders that model_index.json lists. */
+  readonly components: {
+    readonly transformer: string;
+    readonly vae: string;
+    readonly scheduler: string;
+    /** Absent in pipelines saved without a text encoder (driven by prompt embeddings). */
+    readonly text_encoder?: string;
+    readonly tokenizer?: string;
+  };
 }
 
 const REQUIRED_FILES: Record<string, string[]> = {
@@ -21,6 +28,9 @@ const REQUIRED_FILES: Record<string, string[]> = {
   text_encoder: ['config.json'],
   tokenizer: ['tokenizer.json'],
 };
+
+/** A pipeline may be saved without its text side; it is then driven by prompt embeddings. */
+const OPTIONAL = ['text_encoder', 'tokenizer'];
 
 export const ACCEPTED_CLASSES: Record<string, string[]> = {
   transformer: ['SanaTransformer2DModel'],
@@ -74,7 +84,9 @@ export function resolvePipelineFolder(model: string, env: NodeJS.ProcessEnv = pr
   const components: Record<string, string> = {};
   for (const [name, files] of Object.entries(REQUIRED_FILES)) {
     const entry = index[name];
-    if (!Array.isArray(entry) || entry[1] === null) {
+    const absent = Array.isArray(entry) && entry[1] === null;
+    if (absent && OPTIONAL.includes(name)) continue;
+    if (!Array.isArray(entry) || absent) {
       throw new Error(`${indexPath}: no "${name}" component listed (SANA needs ${Object.keys(REQUIRED_FILES).join(', ')})`);
     }
     const cls = String(entry[1]);
@@ -87,5 +99,8 @@ export function resolvePipelineFolder(model: string, env: NodeJS.ProcessEnv = pr
     }
     components[name] = dir;
   }
-  return { root, index, components };
+  if (Boolean(components.text_encoder) !== Boolean(components.tokenizer)) {
+    throw new Error(`${indexPath}: a text encoder needs a tokenizer and the other way round`);
+  }
+  return { root, index, components: components as PipelineFolder['components'] };
 }
