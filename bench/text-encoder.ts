@@ -160,6 +160,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--write-only')) return;
   const options: Gemma2LoadOptions = { threads };
   if (mode === 'fp32') options.noConstantFolding = true;
+  if (process.argv.includes('--no-prepack')) options.prepack = false;
   if (mode === 'int8' || mode === 'int4') options.quantization = mode;
   t0 = performance.now();
   const encoder = await loadGemma2(cacheDir, options);

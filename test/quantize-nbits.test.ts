@@ -56,3 +56,19 @@ test('MatMulNBits with our codes equals x times the dequantized weight', async (
     await session.release();
   }
 });
+
+test('onnxruntime-node copies in-memory weights at session creation (so the loader may drop them)', async () => {
+  const k = 32;
+  const q = quantizeBlockwise(HostTensor.float32([2, k], Float32Array.from({ length: 2 * k }, (_, i) => (i % 5) - 2)), 8, 32);
+  const g = new Graph();
+  const a = g.input('x', 'float32', [1, k]);
+  g.output(matMulNBits(a, g.inMemory('codes', q.codes), g.inMemory('scales', q.scales), { k, n: 2, bits: 8, blockSize: 32 }), 'y');
+  const session = await nodeBackend.createSession(compileGraph(g), { threads: 1 });
+  const x = HostTensor.float32([1, k], new Float32Array(k).fill(1));
+  const before = (await session.run({ x })).y.toFloat32().slice();
+  for (const bytes of g.memoryFiles.values()) bytes.fill(0);
+  const after = (await session.run({ x })).y.toFloat32();
+  assert.ok(before.some((v) => Math.abs(v) > 1), 'the weights are not all zero');
+  assert.deepEqual([...after], [...before]);
+  await session.release();
+});

@@ -144,7 +144,8 @@ export class Graph {
   /**
    * A weight whose bytes JavaScript holds (e.g. quantized at load time), handed to ONNX Runtime at session creation
    * as an in-memory external-data file: protobuf caps a model at 2 GB, so large generated weights cannot be inlined.
-   * The bytes must stay alive as long as sessions built from this graph (ORT may use them in place).
+   * onnxruntime-node copies them at session creation (test/quantize-nbits.test.ts checks it), so they may be
+   * dropped once the session exists.
    */
   inMemory(name: string, value: HostTensor): Tensor {
     const uname = this.uniqueName(name);

@@ -28,7 +28,7 @@ export interface CompiledModel {
   readonly externalDataFolder?: string;
   /** External-data file names (relative to externalDataFolder) the model references. */
   readonly externalFiles: readonly string[];
-  /** In-memory external-data files (location -> bytes); keep them alive while sessions of this model exist. */
+  /** In-memory external-data files (location -> bytes); ONNX Runtime copies them at session creation. */
   readonly memoryFiles?: ReadonlyMap<string, Uint8Array>;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];

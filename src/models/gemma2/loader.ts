@@ -40,8 +40,6 @@ export class Gemma2TextEncoder {
   constructor(
     readonly config: Gemma2Config,
     readonly session: ModelSession,
-    /** In-memory weights the session may use in place; held here for the session's lifetime. */
-    private memoryWeights: ReadonlyMap<string, Uint8Array> | undefined,
   ) {}
 
   get outputNames(): readonly string[] {
@@ -57,7 +55,6 @@ export class Gemma2TextEncoder {
 
   async release(): Promise<void> {
     await this.session.release();
-    this.memoryWeights = undefined;
   }
 
   private checkInputs(ids: HostTensor, mask: HostTensor): void {
@@ -112,5 +109,7 @@ export async function loadGemma2(dir: string, options: Gemma2LoadOptions = {}): 
   const { config, graph } = buildGemma2FromFolder(dir, options);
   const compiled = compileGraph(graph, { docString: `Gemma2Model from ${dir}` });
   const session = await (options.backend ?? nodeBackend).createSession(compiled, options);
-  return new Gemma2TextEncoder(config, session, graph.memoryFiles);
+  // quantized weights were copied into the session: let their JavaScript copies go
+  graph.memoryFiles.clear();
+  return new Gemma2TextEncoder(config, session);
 }
