@@ -271,19 +271,67 @@ export function writeSafetensors(
     header[name] = { dtype: CODE_FROM_DTYPE[t.dtype], shape: [...t.shape], data_offsets: [offset, offset + len] };
     offset += len;
   }
-  let json = JSON.stringify(header);
-  const pad = (8 - (Buffer.byteLength(json) % 8)) % 8;
-  json += ' '.repeat(pad);
-  const headerBytes = Buffer.from(json, 'utf8');
-  const lenBuf = Buffer.alloc(8);
-  lenBuf.writeBigUInt64LE(BigInt(headerBytes.length));
+  const headerBytes = encodeHeader(header);
   writeFileAtomic(filePath, (fd) => {
-    fs.writeSync(fd, lenBuf);
     fs.writeSync(fd, headerBytes);
     for (const [, t] of entries) {
       fs.writeSync(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     }
   });
+}
+
+/** A tensor written piece by piece: `write` must emit exactly dtype x shape bytes, in order. */
+export interface StreamedTensor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  write(emit: (bytes: Uint8Array) => void): void;
+}
+
+/**
+ * Writes a safetensors file whose tensors are produced one after another (in the given order, not sorted), so a
+ * file far larger than memory can be made with only one piece in memory at a time. Atomic like writeSafetensors;
+ * a tensor that emits the wrong number of bytes aborts the write (nothing is left behind).
+ */
+export function writeSafetensorsStreamed(filePath: string, tensors: readonly StreamedTensor[], metadata?: Record<string, string>): void {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  const lengths: number[] = [];
+  for (const t of tensors) {
+    if (t.name in header) throw new Error(`writeSafetensorsStreamed ${filePath}: tensor "${t.name}" listed twice`);
+    const len = elementCount(t.shape) * BYTES_PER_ELEMENT[t.dtype];
+    header[t.name] = { dtype: CODE_FROM_DTYPE[t.dtype], shape: [...t.shape], data_offsets: [offset, offset + len] };
+    lengths.push(len);
+    offset += len;
+  }
+  const headerBytes = encodeHeader(header);
+  writeFileAtomic(filePath, (fd) => {
+    fs.writeSync(fd, headerBytes);
+    tensors.forEach((t, i) => {
+      let written = 0;
+      t.write((bytes) => {
+        written += bytes.byteLength;
+        if (written > lengths[i]) throw new Error(`writeSafetensorsStreamed ${filePath}: tensor "${t.name}" emitted more than its ${lengths[i]} bytes`);
+        let done = 0;
+        while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done);
+      });
+      if (written !== lengths[i]) {
+        throw new Error(`writeSafetensorsStreamed ${filePath}: tensor "${t.name}" emitted ${written} bytes, its shape needs ${lengths[i]}`);
+      }
+    });
+  });
+}
+
+/** u64-LE length + JSON header padded with spaces to a multiple of 8 bytes (so tensors stay 8-byte aligned). */
+function encodeHeader(header: Record<string, unknown>): Buffer {
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const body = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(8 + body.length);
+  out.writeBigUInt64LE(BigInt(body.length), 0);
+  body.copy(out, 8);
+  return out;
 }
 
 /** Real path of a weight file: ONNX Runtime refuses external data reached through links that leave the folder. */

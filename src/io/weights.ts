@@ -60,6 +60,11 @@ export class WeightStore {
     return this.get(name).file.read(name);
   }
 
+  /** Paths of the safetensors files holding the weights (one, or every shard), in a stable order. */
+  filePaths(): string[] {
+    return [...new Set([...this.locations.values()].map((l) => l.file.path))].sort();
+  }
+
   /** Total bytes of tensor data. */
   byteSize(): number {
     let n = 0;

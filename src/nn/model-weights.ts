@@ -3,15 +3,16 @@
 // - dense: checkpoint tensors bound in place as external data (Gemm with transB; a Cast in the graph when the
 //   file is fp16/bf16; embedding rows gathered in the file dtype, then widened);
 // - quantized: linear layers as weight-only block-quantized codes (int8 / int4, com.microsoft MatMulNBits), the
-//   embedding table as int8 blocks, small tensors as float32, all made at load time in JavaScript and handed to
-//   ONNX Runtime as in-memory external data (ORT takes either in-memory or on-disk external data for one session,
-//   not both, so a quantized graph holds every weight in memory).
+//   embedding table as int8 blocks, small tensors as float32. These generated weights go to a GeneratedWeightSink:
+//   into memory at once (inMemorySink), or into a cache file that ONNX Runtime then maps (src/nn/quant-cache.ts).
+//   ORT takes either in-memory or on-disk external data for one session, not both, so every weight of a quantized
+//   graph comes from the same sink.
 
 import { Graph, Tensor } from '../graph/graph.js';
 import { add, mul, sub } from '../graph/ops/elementwise.js';
 import { linear, matMulNBits } from '../graph/ops/linalg.js';
 import { cast, dimOf, gather, reshape } from '../graph/ops/shape-ops.js';
-import { HostTensor } from '../io/host-tensor.js';
+import { BYTES_PER_ELEMENT, DType, HostTensor, elementCount } from '../io/host-tensor.js';
 import { BlockQuantized, QuantBits, blocksPerRow, quantizeBlockwise } from './quantize-nbits.js';
 import { WeightBinder } from './weight-binder.js';
 
@@ -29,6 +30,35 @@ export interface ModelWeights {
 }
 
 export type WeightQuantization = 'none' | 'int8' | 'int4';
+
+/** Writes a generated weight's bytes, in order, through `emit` (several pieces allowed). */
+export type WeightWriter = (emit: (bytes: Uint8Array) => void) => void;
+
+/**
+ * Where the weights a quantized model generates at load time go. `tensor` returns the graph tensor for a generated
+ * weight; it may call `write` at once (in memory), later (when a cache file is written) or never (when it is read
+ * from an existing cache file). Writers of one model are called, if at all, in the order the tensors were asked for.
+ */
+export interface GeneratedWeightSink {
+  tensor(graph: Graph, key: string, dtype: DType, shape: readonly number[], write: WeightWriter): Tensor;
+}
+
+/** Generated weights held in JavaScript memory and handed to ONNX Runtime at session creation (which copies them). */
+export const inMemorySink: GeneratedWeightSink = {
+  tensor(graph, key, dtype, shape, write) {
+    if (dtype !== 'float32' && dtype !== 'uint8') throw new Error(`generated weight ${key}: dtype ${dtype} is not supported`);
+    const bytes = new Uint8Array(elementCount(shape) * BYTES_PER_ELEMENT[dtype]);
+    let at = 0;
+    write((piece) => {
+      if (at + piece.byteLength > bytes.byteLength) throw new Error(`generated weight ${key}: writer emitted more than ${bytes.byteLength} bytes`);
+      bytes.set(piece, at);
+      at += piece.byteLength;
+    });
+    if (at !== bytes.byteLength) throw new Error(`generated weight ${key}: writer emitted ${at} of ${bytes.byteLength} bytes`);
+    const value = dtype === 'float32' ? new HostTensor('float32', shape, new Float32Array(bytes.buffer)) : new HostTensor('uint8', shape, bytes);
+    return graph.inMemory(key, value);
+  },
+};
 
 export interface QuantizedWeightsOptions {
   bits: QuantBits;
@@ -57,30 +87,52 @@ export function denseWeights(binder: WeightBinder): ModelWeights {
 /** Rows per read when quantizing a large table (bounds the transient memory to a few MB). */
 const TABLE_CHUNK_ROWS = 4096;
 
-export function quantizedWeights(binder: WeightBinder, options: QuantizedWeightsOptions): ModelWeights {
+function bytesOf(t: HostTensor): Uint8Array {
+  return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+}
+
+/**
+ * Weight-only quantized linear layers (MatMulNBits), an int8 block-quantized embedding table and float32 small
+ * tensors, all generated from the checkpoint and placed by `sink` (default: in memory). The generated weights are
+ * named `<name>` (small tensors), `<name>.weight.codes` / `.weight.scales` (linear layers) and `<name>.codes` /
+ * `.scales` (embedding), so a cache file holding them reads like the checkpoint.
+ */
+export function quantizedWeights(binder: WeightBinder, options: QuantizedWeightsOptions, sink: GeneratedWeightSink = inMemorySink): ModelWeights {
   const g = binder.graph;
   const blockSize = options.blockSize ?? 32;
   const standIn = (name: string, shape: readonly number[]) =>
     g.external(`missing.${name}`, 'float32', shape, { location: 'missing', offset: 0, length: shape.reduce((p, d) => p * d, 4) });
   const tensor = (name: string, shape: readonly number[]): Tensor => {
-    const t = binder.read(name, shape);
+    const where = binder.take(name, shape);
     // missing or mis-shaped: the binder reports it in finish() before anything runs; a typed stand-in keeps
     // graph building going so that one error can list every problem
-    return t ? g.inMemory(name, HostTensor.float32(t.shape, Float32Array.from(t.toFloat32()))) : standIn(name, shape);
+    if (!where) return standIn(name, shape);
+    return sink.tensor(g, name, 'float32', shape, (emit) => {
+      const t = where.file.read(where.info.name);
+      emit(bytesOf(HostTensor.float32(t.shape, Float32Array.from(t.toFloat32()))));
+    });
   };
   return {
     graph: g,
     tensor,
     linear(name, outF, inF, bias = false) {
-      const w = binder.read(`${name}.weight`, [outF, inF]);
+      const where = binder.take(`${name}.weight`, [outF, inF]);
       const b = bias ? tensor(`${name}.bias`, [outF]) : null;
-      if (!w) {
+      if (!where) {
         const s = standIn(`${name}.weight`, [outF, inF]);
         return (x) => linear(x, s, b);
       }
-      const q = quantizeBlockwise(w, options.bits, blockSize);
-      const codes = g.inMemory(`${name}.weight.codes`, q.codes);
-      const scales = g.inMemory(`${name}.weight.scales`, q.scales);
+      // codes and scales come from one pass over the weight; the scales wait (a few MB) until they are written
+      let pending: BlockQuantized | undefined;
+      const quantized = () => (pending ??= quantizeBlockwise(where.file.read(where.info.name), options.bits, blockSize));
+      const blocks = blocksPerRow(inF, blockSize);
+      const codes = sink.tensor(g, `${name}.weight.codes`, 'uint8', [outF, blocks, (blockSize * options.bits) / 8], (emit) =>
+        emit(bytesOf(quantized().codes)),
+      );
+      const scales = sink.tensor(g, `${name}.weight.scales`, 'float32', [outF * blocks], (emit) => {
+        emit(bytesOf(quantized().scales));
+        pending = undefined;
+      });
       const opts = { k: inF, n: outF, bits: options.bits, blockSize, accuracyLevel: options.accuracyLevel ?? 4 };
       return (x) => {
         const y = matMulNBits(x, codes, scales, opts);
@@ -91,10 +143,26 @@ export function quantizedWeights(binder: WeightBinder, options: QuantizedWeights
       const [rows, width] = shape;
       const where = binder.take(name, shape);
       if (!where) return gather(standIn(name, shape), ids, 0);
-      const q = quantizeTable(where.file.readRows.bind(where.file, where.info.name), rows, width, blockSize);
+      if (width % blockSize !== 0) failPartialBlock(name, width, blockSize);
       const blocks = blocksPerRow(width, blockSize);
-      const codes = g.inMemory(`${name}.codes`, q.codes); // [rows, blocks, blockSize]
-      const scales = g.inMemory(`${name}.scales`, new HostTensor('float32', [rows, blocks, 1], q.scales.data)); // [rows, blocks, 1]
+      // the codes are written chunk by chunk; the table's scales (4 bytes per block) are kept until written
+      let pendingScales: Float32Array | undefined;
+      const writeCodes = (emit: (bytes: Uint8Array) => void) => {
+        const scales = new Float32Array(rows * blocks);
+        for (let start = 0; start < rows; start += TABLE_CHUNK_ROWS) {
+          const count = Math.min(TABLE_CHUNK_ROWS, rows - start);
+          const part = quantizeBlockwise(where.file.readRows(where.info.name, start, count), 8, blockSize);
+          emit(bytesOf(part.codes));
+          scales.set(part.scales.data, start * blocks);
+        }
+        pendingScales = scales;
+      };
+      const codes = sink.tensor(g, `${name}.codes`, 'uint8', [rows, blocks, blockSize], writeCodes); // [rows, blocks, blockSize]
+      const scales = sink.tensor(g, `${name}.scales`, 'float32', [rows, blocks, 1], (emit) => {
+        if (!pendingScales) writeCodes(() => {});
+        emit(new Uint8Array(pendingScales!.buffer));
+        pendingScales = undefined;
+      }); // [rows, blocks, 1]
       const picked = sub(cast(gather(codes, ids, 0), 'float32'), 128); // [..., blocks, blockSize]
       const values = mul(picked, gather(scales, ids, 0)); // [..., blocks, blockSize]
       const lead = ids.shape.map((_, i) => dimOf(ids, i));
@@ -105,26 +173,4 @@ export function quantizedWeights(binder: WeightBinder, options: QuantizedWeights
 
 function failPartialBlock(name: string, width: number, blockSize: number): never {
   throw new Error(`${name}: width ${width} is not a multiple of the quantization block size ${blockSize}`);
-}
-
-/** int8 block quantization of a [rows, width] table read `TABLE_CHUNK_ROWS` rows at a time. */
-function quantizeTable(readRows: (start: number, count: number) => HostTensor, rows: number, width: number, blockSize: number): BlockQuantized {
-  if (width % blockSize !== 0) failPartialBlock('embedding', width, blockSize);
-  const blocks = width / blockSize;
-  const codes = new Uint8Array(rows * width);
-  const scales = new Float32Array(rows * blocks);
-  for (let start = 0; start < rows; start += TABLE_CHUNK_ROWS) {
-    const count = Math.min(TABLE_CHUNK_ROWS, rows - start);
-    const part = quantizeBlockwise(readRows(start, count), 8, blockSize);
-    codes.set(part.codes.data, start * width);
-    scales.set(part.scales.data, start * blocks);
-  }
-  return {
-    bits: 8,
-    blockSize,
-    n: rows,
-    k: width,
-    codes: new HostTensor('uint8', [rows, blocks, blockSize], codes),
-    scales: HostTensor.float32([rows * blocks], scales),
-  };
 }

@@ -3,13 +3,15 @@
 //
 // Weight keys are those of Gemma2Model; a Gemma2ForCausalLM checkpoint (keys prefixed "model.", plus lm_head.weight)
 // is accepted as well, its LM head ignored. Linear weights are used as stored (a bf16 file stays bf16 on disk and
-// is cast in the graph; pass noConstantFolding to keep that cast lazy) or quantized at load time to int8 / int4.
+// is cast in the graph; pass noConstantFolding to keep that cast lazy) or quantized to int8 / int4 (once: the
+// quantized weights are kept in a cache file that later loads memory-map, see src/nn/quant-cache.ts).
 
 import * as path from 'node:path';
 import { Graph } from '../../graph/graph.js';
 import { HostTensor } from '../../io/host-tensor.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
-import { ModelWeights, WeightQuantization, denseWeights, quantizedWeights } from '../../nn/model-weights.js';
+import { GeneratedWeightSink, ModelWeights, WeightQuantization, denseWeights, inMemorySink, quantizedWeights } from '../../nn/model-weights.js';
+import { defaultQuantCacheDirs, withQuantCache } from '../../nn/quant-cache.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { Backend, ModelSession } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
@@ -25,6 +27,12 @@ export interface Gemma2LoadOptions extends LoadOptions, Gemma2GraphOptions {
   quantBlockSize?: number;
   /** MatMulNBits accuracy level: 4 (default) = int8 activations, fastest; 0 = float32 activations. */
   quantAccuracyLevel?: 0 | 4;
+  /**
+   * Folder of the quantized-weight cache (see src/nn/quant-cache.ts); default `<checkpoint folder>/.sana-ts-cache/`
+   * when writable, else `$XDG_CACHE_HOME/sana-ts` or `~/.cache/sana-ts`. null: quantize in memory at every load
+   * (nothing written; the session then holds a private copy of every weight).
+   */
+  quantCacheDir?: string | null;
   /** Runtime (default: onnxruntime-node). */
   backend?: Backend;
 }
@@ -40,6 +48,8 @@ export class Gemma2TextEncoder {
   constructor(
     readonly config: Gemma2Config,
     readonly session: ModelSession,
+    /** Quantized loads: the cache file the weights are mapped from, and whether this load wrote it. */
+    readonly quantCache?: { readonly file: string; readonly created: boolean },
   ) {}
 
   get outputNames(): readonly string[] {
@@ -84,32 +94,49 @@ export function gemma2KeyDialect(store: WeightStore): { keyFor: (name: string) =
   };
 }
 
+export interface Gemma2Build {
+  readonly config: Gemma2Config;
+  readonly graph: Graph;
+  /** The quantized-weight cache file the graph reads, and whether this load wrote it (quantized loads only). */
+  readonly quantCache?: { readonly file: string; readonly created: boolean };
+}
+
 /** Builds the (uncompiled) graph for a Gemma-2 folder; throws one error listing every weight problem. */
-export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = {}): { config: Gemma2Config; graph: Graph } {
+export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = {}): Gemma2Build {
   const config = readGemma2Config(path.join(dir, 'config.json'));
   const store = WeightStore.open(findWeights(dir, ['model'], options.variant));
-  const binder = new WeightBinder(new Graph('gemma2_text_encoder'), store, gemma2KeyDialect(store));
   const quantization = options.quantization ?? 'none';
-  let weights: ModelWeights;
-  if (quantization === 'none') weights = denseWeights(binder);
-  else if (quantization === 'int8' || quantization === 'int4') {
-    weights = quantizedWeights(binder, {
-      bits: quantization === 'int8' ? 8 : 4,
-      blockSize: options.quantBlockSize,
-      accuracyLevel: options.quantAccuracyLevel,
-    });
-  } else throw new Error(`loadGemma2: option quantization must be 'none', 'int8' or 'int4' (got ${JSON.stringify(quantization)})`);
-  const graph = buildGemma2Graph(config, weights, options);
-  binder.finish(`Gemma2Model (${dir})`);
-  return { config, graph };
+  if (quantization !== 'none' && quantization !== 'int8' && quantization !== 'int4') {
+    throw new Error(`loadGemma2: option quantization must be 'none', 'int8' or 'int4' (got ${JSON.stringify(quantization)})`);
+  }
+  const build = (makeWeights: (binder: WeightBinder) => ModelWeights): Graph => {
+    const binder = new WeightBinder(new Graph('gemma2_text_encoder'), store, gemma2KeyDialect(store));
+    const graph = buildGemma2Graph(config, makeWeights(binder), options);
+    binder.finish(`Gemma2Model (${dir})`);
+    return graph;
+  };
+  if (quantization === 'none') return { config, graph: build(denseWeights) };
+  const quant = { bits: quantization === 'int8' ? 8 : 4, blockSize: options.quantBlockSize ?? 32, accuracyLevel: options.quantAccuracyLevel } as const;
+  const quantized = (sink: GeneratedWeightSink) => build((binder) => quantizedWeights(binder, quant, sink));
+  if (options.quantCacheDir === null) return { config, graph: quantized(inMemorySink) };
+  const cached = withQuantCache(
+    {
+      dirs: options.quantCacheDir === undefined ? defaultQuantCacheDirs(dir) : [options.quantCacheDir],
+      label: `gemma2-${quantization}-b${quant.blockSize}`,
+      sourceFiles: store.filePaths(),
+      settings: { bits: quant.bits, blockSize: quant.blockSize },
+    },
+    quantized,
+  );
+  return { config, graph: cached.value, quantCache: { file: cached.file, created: cached.created } };
 }
 
 /** Loads a Gemma-2 text encoder from a transformers folder (e.g. a SANA pipeline's text_encoder/). */
 export async function loadGemma2(dir: string, options: Gemma2LoadOptions = {}): Promise<Gemma2TextEncoder> {
-  const { config, graph } = buildGemma2FromFolder(dir, options);
+  const { config, graph, quantCache } = buildGemma2FromFolder(dir, options);
   const compiled = compileGraph(graph, { docString: `Gemma2Model from ${dir}` });
   const session = await (options.backend ?? nodeBackend).createSession(compiled, options);
-  // quantized weights were copied into the session: let their JavaScript copies go
+  // in-memory quantized weights were copied into the session: let their JavaScript copies go
   graph.memoryFiles.clear();
-  return new Gemma2TextEncoder(config, session);
+  return new Gemma2TextEncoder(config, session, quantCache);
 }

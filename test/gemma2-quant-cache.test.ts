@@ -1,0 +1,176 @@
+// The quantized-weight cache of the Gemma-2 loader: made once, memory-mapped afterwards, keyed by the checkpoint,
+// and bit-for-bit the same model as quantizing in memory.
+
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { HostTensor } from '../src/io/host-tensor.js';
+import { SafetensorsFile, readSafetensors, writeSafetensors, writeSafetensorsStreamed } from '../src/io/safetensors.js';
+import { Gemma2LoadOptions, buildGemma2FromFolder, loadGemma2 } from '../src/models/gemma2/loader.js';
+import { dequantizeBlockwise, quantizeBlockwise } from '../src/nn/quantize-nbits.js';
+import { defaultQuantCacheDirs } from '../src/nn/quant-cache.js';
+import { fixturePath, fixtureTensor } from './helpers/fixtures.js';
+
+const threads = 1;
+const fixture = 'gemma2_tiny';
+
+/** A private copy of the tiny checkpoint (so the default cache folder beside it may be written). */
+function checkpointCopy(edit?: (w: Map<string, HostTensor>) => void): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-qc-'));
+  fs.copyFileSync(fixturePath(fixture, 'component', 'config.json'), path.join(dir, 'config.json'));
+  const weights = readSafetensors(fixturePath(fixture, 'component', 'model.safetensors'));
+  edit?.(weights);
+  writeSafetensors(path.join(dir, 'model.safetensors'), weights);
+  return dir;
+}
+
+async function encode(dir: string, options: Gemma2LoadOptions): Promise<{ out: Float32Array; cache?: { file: string; created: boolean } }> {
+  const encoder = await loadGemma2(dir, { threads, ...options });
+  const out = (await encoder.encode(fixtureTensor(fixture, 'inputs', 'input_ids'), fixtureTensor(fixture, 'inputs', 'attention_mask'))).lastHiddenState.data;
+  await encoder.release();
+  return { out: Float32Array.from(out), cache: encoder.quantCache };
+}
+
+function cacheFiles(dir: string): string[] {
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')) : [];
+}
+
+for (const quantization of ['int8', 'int4'] as const) {
+  test(`${quantization}: the cache is written once beside the checkpoint, then reused unchanged; results equal in-memory quantization`, async () => {
+    const dir = checkpointCopy();
+    const cacheDir = path.join(dir, '.sana-ts-cache');
+    const first = await encode(dir, { quantization });
+    assert.equal(first.cache?.created, true);
+    assert.equal(path.dirname(first.cache!.file), fs.realpathSync(cacheDir));
+    assert.deepEqual(cacheFiles(cacheDir), [path.basename(first.cache!.file)]);
+    const stat = fs.statSync(first.cache!.file);
+    const second = await encode(dir, { quantization });
+    assert.equal(second.cache?.created, false);
+    assert.equal(second.cache?.file, first.cache!.file);
+    const again = fs.statSync(first.cache!.file);
+    assert.equal(again.mtimeMs, stat.mtimeMs, 'the cache file was not rewritten');
+    assert.equal(again.ino, stat.ino, 'the cache file was not replaced');
+    const inMemory = await encode(dir, { quantization, quantCacheDir: null });
+    assert.equal(inMemory.cache, undefined);
+    assert.deepEqual(first.out, inMemory.out);
+    assert.deepEqual(second.out, inMemory.out);
+    fs.rmSync(dir, { recursive: true });
+  });
+}
+
+test('the cached graph maps every weight from the cache file (nothing held in JavaScript)', () => {
+  const dir = checkpointCopy();
+  const { graph, quantCache } = buildGemma2FromFolder(dir, { quantization: 'int4' });
+  assert.equal(graph.memoryFiles.size, 0);
+  const location = path.basename(quantCache!.file);
+  assert.ok(graph.initializers.some((i) => i.external));
+  for (const init of graph.initializers) {
+    if (init.external) assert.equal(init.external.location, location, `${init.name} comes from ${init.external.location}`);
+  }
+  assert.equal(graph.externalDataFolder, path.dirname(quantCache!.file));
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('the cache file holds the block-quantized codes of the checkpoint under readable names', () => {
+  const dir = checkpointCopy();
+  const { quantCache } = buildGemma2FromFolder(dir, { quantization: 'int8' });
+  const cache = SafetensorsFile.open(quantCache!.file);
+  const source = readSafetensors(path.join(dir, 'model.safetensors'));
+  const w = source.get('layers.1.mlp.up_proj.weight')!;
+  const codes = cache.read('layers.1.mlp.up_proj.weight.codes');
+  const scales = cache.read('layers.1.mlp.up_proj.weight.scales');
+  const k = w.shape[1];
+  const deq = dequantizeBlockwise({ bits: 8, blockSize: 32, n: w.shape[0], k, codes: codes as HostTensor<'uint8'>, scales: scales as HostTensor<'float32'> });
+  const ref = w.toFloat32();
+  let amax = 0;
+  for (const v of ref) amax = Math.max(amax, Math.abs(v));
+  // int8 blocks: every value within half a step (max |w| of its block / 127 / 2) of the original
+  for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(deq[i] - ref[i]) <= amax / 254 + 1e-7, `element ${i}: ${deq[i]} vs ${ref[i]}`);
+  assert.deepEqual([...cache.read('norm.weight').toFloat32()], [...source.get('norm.weight')!.toFloat32()]);
+  assert.equal(cache.info('embed_tokens.weight.codes').dtype, 'uint8');
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('a changed checkpoint gets a new cache file (the stale one is removed) and its own results', async () => {
+  const dir = checkpointCopy();
+  const cacheDir = path.join(dir, '.sana-ts-cache');
+  const before = await encode(dir, { quantization: 'int8' });
+  // same header, same size, new values: only the modification time tells (as when a download is replaced)
+  const weights = readSafetensors(path.join(dir, 'model.safetensors'));
+  const down = weights.get('layers.0.mlp.down_proj.weight')!;
+  weights.set('layers.0.mlp.down_proj.weight', HostTensor.float32(down.shape, down.toFloat32().map((v) => v * 3)));
+  writeSafetensors(path.join(dir, 'model.safetensors'), weights);
+  const future = new Date(Date.now() + 5000);
+  fs.utimesSync(path.join(dir, 'model.safetensors'), future, future);
+  const after = await encode(dir, { quantization: 'int8' });
+  assert.equal(after.cache?.created, true);
+  assert.notEqual(after.cache?.file, before.cache?.file);
+  assert.deepEqual(cacheFiles(cacheDir), [path.basename(after.cache!.file)]);
+  assert.notDeepEqual(after.out, before.out);
+  assert.deepEqual(after.out, (await encode(dir, { quantization: 'int8', quantCacheDir: null })).out);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('int8 and int4 caches of one checkpoint live side by side', async () => {
+  const dir = checkpointCopy();
+  const a = await encode(dir, { quantization: 'int8' });
+  const b = await encode(dir, { quantization: 'int4' });
+  assert.notEqual(a.cache!.file, b.cache!.file);
+  assert.equal(cacheFiles(path.join(dir, '.sana-ts-cache')).length, 2);
+  assert.equal((await encode(dir, { quantization: 'int8' })).cache?.created, false);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('a damaged cache file is rewritten', async () => {
+  const dir = checkpointCopy();
+  const quantCacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-qc-explicit-'));
+  const first = await encode(dir, { quantization: 'int4', quantCacheDir });
+  assert.equal(path.dirname(first.cache!.file), fs.realpathSync(quantCacheDir));
+  assert.ok(!fs.existsSync(path.join(dir, '.sana-ts-cache')), 'an explicit cache folder is the only one written');
+  fs.truncateSync(first.cache!.file, fs.statSync(first.cache!.file).size - 100);
+  const second = await encode(dir, { quantization: 'int4', quantCacheDir });
+  assert.equal(second.cache?.created, true);
+  assert.deepEqual(second.out, first.out);
+  fs.rmSync(dir, { recursive: true });
+  fs.rmSync(quantCacheDir, { recursive: true });
+});
+
+test('default cache folders: beside the checkpoint, then $XDG_CACHE_HOME/sana-ts or ~/.cache/sana-ts', () => {
+  assert.deepEqual(defaultQuantCacheDirs('/models/gemma', { XDG_CACHE_HOME: '/var/cache/me' }), [
+    '/models/gemma/.sana-ts-cache',
+    '/var/cache/me/sana-ts',
+  ]);
+  // a relative XDG_CACHE_HOME is invalid by the XDG spec and ignored
+  assert.deepEqual(defaultQuantCacheDirs('/models/gemma', { XDG_CACHE_HOME: 'rel' }), [
+    '/models/gemma/.sana-ts-cache',
+    path.join(os.homedir(), '.cache', 'sana-ts'),
+  ]);
+});
+
+test('streamed safetensors: pieces land at their offsets; a writer with the wrong byte count leaves no file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'st-stream-'));
+  const file = path.join(dir, 'x.safetensors');
+  const q = quantizeBlockwise(HostTensor.float32([2, 32], Float32Array.from({ length: 64 }, (_, i) => i - 30)), 4, 32);
+  writeSafetensorsStreamed(file, [
+    { name: 'z.codes', dtype: 'uint8', shape: [2, 1, 16], write: (emit) => [0, 1].forEach((r) => emit(q.codes.data.subarray(r * 16, r * 16 + 16))) },
+    { name: 'a.scales', dtype: 'float32', shape: [2], write: (emit) => emit(new Uint8Array(q.scales.data.buffer)) },
+  ], { note: 'x' });
+  const st = SafetensorsFile.open(file);
+  assert.deepEqual([...st.read('z.codes').data], [...q.codes.data]);
+  assert.deepEqual([...st.read('a.scales').toFloat32()], [...q.scales.data]);
+  assert.equal(st.metadata.note, 'x');
+  assert.ok(st.info('z.codes').fileOffset < st.info('a.scales').fileOffset, 'written in the given order');
+  const bad = path.join(dir, 'bad.safetensors');
+  assert.throws(
+    () => writeSafetensorsStreamed(bad, [{ name: 't', dtype: 'float32', shape: [4], write: (emit) => emit(new Uint8Array(12)) }]),
+    /tensor "t" emitted 12 bytes, its shape needs 16/,
+  );
+  assert.throws(
+    () => writeSafetensorsStreamed(bad, [{ name: 't', dtype: 'uint8', shape: [4], write: (emit) => emit(new Uint8Array(5)) }]),
+    /emitted more than its 4 bytes/,
+  );
+  assert.deepEqual(fs.readdirSync(dir), ['x.safetensors']);
+  fs.rmSync(dir, { recursive: true });
+});
