@@ -1,22 +1,29 @@
 // Gemma-2-2B text encoder on a 300-token prompt: the REAL config with seeded random weights in a bf16 safetensors
 // file (written once, ~5.2 GB, in chunks). One mode per process, so peak RSS is the mode's own:
-//   node dist/bench/text-encoder.js --mode fp32|fp32-lazy|int8|int4 [--tokens 300] [--runs 3] [--threads 2]
-//     [--weights DIR] [--out DIR] [--cache-dir DIR] [--no-prepack]
+//   node dist/bench/text-encoder.js --mode fp32|fp32-lazy|fp32-cached|int8|int4 [--tokens 300] [--runs 3]
+//     [--threads 2] [--weights DIR] [--out DIR] [--cache-dir DIR] [--no-prepack] [--no-floor] [--accuracy-level 0|4]
 // fp32: the bf16->fp32 casts folded once at load, prepacked GEMMs (the loader's default);
 // fp32-lazy: bf16 weights cast inside the graph at every run (ConstantFolding off: no fp32 copy is kept);
+// fp32-cached: the weights widened once into a float32 cache file (9.3 GB) that later loads memory-map;
 // int8 / int4: weight-only block-32 quantization (MatMulNBits) from the quantized-weight cache (made at the first
 // load, memory-mapped afterwards); load time is reported separately for the run that made the cache.
 // --weights: checkpoint folder (default .bench-cache/gemma2-2b-random, written if missing); --out: where each
 // mode's last hidden state goes (quantized modes report cosine similarity to the fp32 one found there);
-// --cache-dir: quantized-weight cache folder (default: the loader's). The machine is shared: the process CPU time
-// of each run and the load average are printed next to wall time.
+// --cache-dir: weight cache folder (default: the loader's). The machine is shared: the process CPU time
+// of each run and the load average are printed next to wall time, and after each model run the same process times
+// the GEMM floor (see gemmFloorSession): model/floor is the figure to compare across busy and idle machines.
 // ref: SANA.md §4.5
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as G from '../src/graph/index.js';
+import { Graph } from '../src/graph/index.js';
 import { HostTensor } from '../src/io/host-tensor.js';
+import { ModelSession } from '../src/runtime/backend.js';
+import { compileGraph } from '../src/runtime/compile.js';
+import { nodeBackend } from '../src/runtime/node-backend.js';
 import { GEMMA2_2B } from '../src/models/gemma2/config.js';
 import { Gemma2LoadOptions, loadGemma2 } from '../src/models/gemma2/loader.js';
 
@@ -31,8 +38,8 @@ const cacheDir = path.resolve(arg('weights', path.join(root, '.bench-cache', 'ge
 const outDir = path.resolve(arg('out', path.join(root, '.bench-cache', 'gemma2-2b-results')));
 const ROOFLINE_GFLOPS = 450;
 
-type Mode = 'fp32' | 'fp32-lazy' | 'int8' | 'int4';
-const MODES: readonly Mode[] = ['fp32', 'fp32-lazy', 'int8', 'int4'];
+type Mode = 'fp32' | 'fp32-lazy' | 'fp32-cached' | 'int8' | 'int4';
+const MODES: readonly Mode[] = ['fp32', 'fp32-lazy', 'fp32-cached', 'int8', 'int4'];
 
 
 /** Tensor names and shapes of Gemma2Model at the 2B config. */
@@ -158,6 +165,37 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return ab / Math.sqrt(aa * bb);
 }
 
+/**
+ * The GEMM floor: one decoder layer's seven projections alone (float32 weights, prepacked, random), run once per
+ * layer. Timed right after each model run, it shows what the machine's load allows at that moment, so the model's
+ * time divided by the floor's is the model's overhead over pure GEMM, a figure that survives a busy machine.
+ */
+async function gemmFloorSession(tokens: number, threads: number): Promise<ModelSession> {
+  const c = GEMMA2_2B;
+  const H = c.hiddenSize;
+  const g = new Graph('gemm_floor');
+  let seed = 1;
+  const weight = (name: string, out: number, inF: number) => {
+    const data = new Float32Array(out * inF);
+    for (let i = 0; i < data.length; i++) {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      data[i] = (seed / 4294967296 - 0.5) * 0.04;
+    }
+    return g.inMemory(name, HostTensor.float32([out, inF], data));
+  };
+  const x = g.input('x', 'float32', [tokens, H]);
+  const q = G.linear(x, weight('q', c.numAttentionHeads * c.headDim, H));
+  const k = G.linear(x, weight('k', c.numKeyValueHeads * c.headDim, H));
+  const v = G.linear(x, weight('v', c.numKeyValueHeads * c.headDim, H));
+  const o = G.linear(q, weight('o', H, c.numAttentionHeads * c.headDim));
+  const gate = G.linear(o, weight('gate', c.intermediateSize, H));
+  const up = G.linear(o, weight('up', c.intermediateSize, H));
+  g.output(G.linear(G.mul(gate, up), weight('down', H, c.intermediateSize)), 'y');
+  g.output(k, 'k_out');
+  g.output(v, 'v_out');
+  return nodeBackend.createSession(compileGraph(g), { threads });
+}
+
 function cpuSeconds(since: NodeJS.CpuUsage): number {
   const c = process.cpuUsage(since);
   return (c.user + c.system) / 1e6;
@@ -178,9 +216,11 @@ async function main(): Promise<void> {
   if (process.argv.includes('--write-only')) return;
   const options: Gemma2LoadOptions = { threads };
   if (mode === 'fp32-lazy') options.noConstantFolding = true;
+  if (mode === 'fp32-cached') options.float32Cache = true;
   if (process.argv.includes('--no-prepack')) options.prepack = false;
   if (mode === 'int8' || mode === 'int4') options.quantization = mode;
-  if (process.argv.includes('--cache-dir')) options.quantCacheDir = path.resolve(arg('cache-dir', ''));
+  if (process.argv.includes('--accuracy-level')) options.quantAccuracyLevel = Number(arg('accuracy-level', '4')) === 0 ? 0 : 4;
+  if (process.argv.includes('--cache-dir')) options.weightCacheDir = path.resolve(arg('cache-dir', ''));
   const load0 = performance.now();
   const loadCpu0 = process.cpuUsage();
   const encoder = await loadGemma2(cacheDir, options);
@@ -190,19 +230,37 @@ async function main(): Promise<void> {
   // a prompt-like id sequence: BOS then ids spread over the vocabulary
   const ids = HostTensor.int64([1, tokens], Array.from({ length: tokens }, (_, i) => (i === 0 ? 2 : 1000 + ((i * 7919) % 250000))));
   const mask = HostTensor.int64([1, tokens], new Array(tokens).fill(1));
+  const floorX = HostTensor.float32([tokens, GEMMA2_2B.hiddenSize], new Float32Array(tokens * GEMMA2_2B.hiddenSize).fill(0.01));
   const times: number[] = [];
   const cpus: number[] = [];
+  const floorTimes: number[] = [];
+  const floorCpus: number[] = [];
   let last: Float32Array | undefined;
+  let floor: ModelSession | null = null;
+  let modelRssGB = 0;
   for (let r = 0; r < runs + 1; r++) {
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
+    let t0 = performance.now();
+    let c0 = process.cpuUsage();
     last = (await encoder.encode(ids, mask)).lastHiddenState.data;
     if (r > 0) {
       times.push((performance.now() - t0) / 1000);
       cpus.push(cpuSeconds(c0));
+    } else {
+      // the model's own peak (load + first run), before the floor session adds its weights
+      modelRssGB = (process.resourceUsage().maxRSS * 1024) / 1e9;
+      if (!process.argv.includes('--no-floor')) floor = await gemmFloorSession(tokens, threads);
+    }
+    if (!floor) continue;
+    t0 = performance.now();
+    c0 = process.cpuUsage();
+    for (let layer = 0; layer < GEMMA2_2B.numHiddenLayers; layer++) await floor.run({ x: floorX });
+    if (r > 0) {
+      floorTimes.push((performance.now() - t0) / 1000);
+      floorCpus.push(cpuSeconds(c0));
     }
   }
   await encoder.release();
+  if (floor) await floor.release();
   const median = medianOf(times);
   const cpu = medianOf(cpus);
   const gflop = forwardFlops(tokens) / 1e9;
@@ -211,18 +269,29 @@ async function main(): Promise<void> {
   const outFile = path.join(outDir, `last_hidden_state.${mode}.${tokens}.f32`);
   fs.writeFileSync(outFile, new Uint8Array(last!.buffer, last!.byteOffset, last!.byteLength));
   let similarity = '';
-  const ref = ['fp32', 'fp32-lazy'].map((m) => path.join(outDir, `last_hidden_state.${m}.${tokens}.f32`)).find((f) => fs.existsSync(f));
-  if (!mode.startsWith('fp32') && ref) {
+  const ref = ['fp32', 'fp32-lazy']
+    .filter((m) => m !== mode)
+    .map((m) => path.join(outDir, `last_hidden_state.${m}.${tokens}.f32`))
+    .find((f) => fs.existsSync(f));
+  if (ref) {
     const b = fs.readFileSync(ref);
     similarity = `, cosine to ${path.basename(ref).split('.')[1]} ${cosine(last!, new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)).toFixed(6)}`;
   }
+  let floorNote = '';
+  if (floor) {
+    const fw = medianOf(floorTimes);
+    const fc = medianOf(floorCpus);
+    floorNote =
+      `; GEMM floor (the ${GEMMA2_2B.numHiddenLayers} layers' projections alone, fp32 prepacked) ${fw.toFixed(3)} s wall, ${fc.toFixed(3)} s cpu: ` +
+      `model/floor ${(median / fw).toFixed(2)} by wall, ${(cpu / fc).toFixed(2)} by cpu`;
+  }
   console.log(
-    `gemma2-2b ${mode}${options.prepack === false ? ' (no prepack)' : ''} T=${tokens} threads=${threads}: ` +
+    `gemma2-2b ${mode}${options.prepack === false ? ' (no prepack)' : ''}${options.quantAccuracyLevel === 0 ? ' (accuracy level 0)' : ''} T=${tokens} threads=${threads}: ` +
       `load ${loadS.toFixed(2)} s (cpu ${loadCpuS.toFixed(2)} s, peak RSS after load ${rssAfterLoad.toFixed(2)} GB); ` +
       `median ${median.toFixed(3)} s wall, ${cpu.toFixed(3)} s cpu (runs ${times.map((t) => t.toFixed(3)).join(', ')}); ` +
       `${gflop.toFixed(0)} GFLOP, ${(gflop / median).toFixed(0)} GFLOP/s by wall = ${((100 * gflop) / median / ROOFLINE_GFLOPS).toFixed(0)}% ` +
-      `of ${ROOFLINE_GFLOPS}, ${((gflop * threads) / cpu).toFixed(0)} GFLOP/s by cpu/threads; peak RSS ${rssGB.toFixed(2)} GB${similarity}; ` +
-      `load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`,
+      `of ${ROOFLINE_GFLOPS}, ${((gflop * threads) / cpu).toFixed(0)} GFLOP/s by cpu/threads; peak RSS ${modelRssGB.toFixed(2)} GB (process with the floor ${rssGB.toFixed(2)} GB)${similarity}; ` +
+      `load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores${floorNote}`,
   );
 }
 

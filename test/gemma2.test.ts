@@ -198,14 +198,14 @@ for (const fixture of ['gemma2_tiny', 'gemma2_tiny_window']) {
   for (const quantization of ['int8', 'int4'] as const) {
     test(`${fixture} ${quantization}: last hidden state cosine to transformers >= ${QUANT_BOUNDS[quantization]}`, async () => {
       // the cache goes to a temporary folder: never write next to the shared fixtures
-      const quantCacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-qcache-'));
-      const encoder = await loadGemma2(fixturePath(fixture, 'component'), { threads, quantization, quantCacheDir });
+      const weightCacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-qcache-'));
+      const encoder = await loadGemma2(fixturePath(fixture, 'component'), { threads, quantization, weightCacheDir });
       const got = (await encoder.encode(fixtureTensor(fixture, 'inputs', 'input_ids'), fixtureTensor(fixture, 'inputs', 'attention_mask'))).lastHiddenState;
       const expected = fixtureTensor(fixture, 'outputs', 'last_hidden_state').toFloat32();
       const c = cosine(got.data, expected);
       assert.ok(c >= QUANT_BOUNDS[quantization] && c < 1 - 1e-7, `${quantization} cosine ${c}`);
       await encoder.release();
-      fs.rmSync(quantCacheDir, { recursive: true });
+      fs.rmSync(weightCacheDir, { recursive: true });
     });
   }
 }

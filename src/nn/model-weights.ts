@@ -4,9 +4,11 @@
 //   file is fp16/bf16; embedding rows gathered in the file dtype, then widened);
 // - quantized: linear layers as weight-only block-quantized codes (int8 / int4, com.microsoft MatMulNBits), the
 //   embedding table as int8 blocks, small tensors as float32. These generated weights go to a GeneratedWeightSink:
-//   into memory at once (inMemorySink), or into a cache file that ONNX Runtime then maps (src/nn/quant-cache.ts).
+//   into memory at once (inMemorySink), or into a cache file that ONNX Runtime then maps (src/nn/weight-cache.ts).
 //   ORT takes either in-memory or on-disk external data for one session, not both, so every weight of a quantized
 //   graph comes from the same sink.
+// - widened: a 16-bit checkpoint's weights as float32 in a cache file (widenedWeights), for float32 compute with no
+//   Cast in the graph.
 
 import { Graph, Tensor } from '../graph/graph.js';
 import { add, mul, sub } from '../graph/ops/elementwise.js';
@@ -14,6 +16,7 @@ import { linear, matMulNBits } from '../graph/ops/linalg.js';
 import { cast, dimOf, gather, reshape } from '../graph/ops/shape-ops.js';
 import { BYTES_PER_ELEMENT, DType, HostTensor, elementCount } from '../io/host-tensor.js';
 import { BlockQuantized, QuantBits, blocksPerRow, quantizeBlockwise } from './quantize-nbits.js';
+import { WeightLocation } from '../io/weights.js';
 import { WeightBinder } from './weight-binder.js';
 
 /** y = x W^T (+ b) for x [..., in]. */
@@ -46,7 +49,7 @@ export interface GeneratedWeightSink {
 /** Generated weights held in JavaScript memory and handed to ONNX Runtime at session creation (which copies them). */
 export const inMemorySink: GeneratedWeightSink = {
   tensor(graph, key, dtype, shape, write) {
-    if (dtype !== 'float32' && dtype !== 'uint8') throw new Error(`generated weight ${key}: dtype ${dtype} is not supported`);
+    if (dtype !== 'float32' && dtype !== 'uint8') throw new Error(`generated weight ${key}: dtype ${dtype} cannot be held in memory`);
     const bytes = new Uint8Array(elementCount(shape) * BYTES_PER_ELEMENT[dtype]);
     let at = 0;
     write((piece) => {
@@ -64,8 +67,17 @@ export interface QuantizedWeightsOptions {
   bits: QuantBits;
   /** Block size along the input features (default 32). */
   blockSize?: number;
-  /** MatMulNBits accuracy_level: 4 = int8 activations (fast), 0 = float32 activations (exact dequantization). */
+  /**
+   * MatMulNBits accuracy_level: 4 = int8 activations, 0 = float32 activations (exact dequantization). Default: the
+   * faster one measured for each width (bench/linear-variants.ts, bench/text-encoder.ts on Gemma-2-2B, 300 tokens):
+   * 4 for int8 (level 0 runs int8 weights about 2x slower), 0 for int4 (level 0 is as fast or faster, keeps less
+   * memory and is more accurate).
+   */
   accuracyLevel?: 0 | 4;
+}
+
+export function defaultAccuracyLevel(bits: QuantBits): 0 | 4 {
+  return bits === 4 ? 0 : 4;
 }
 
 export function denseWeights(binder: WeightBinder): ModelWeights {
@@ -133,7 +145,7 @@ export function quantizedWeights(binder: WeightBinder, options: QuantizedWeights
         emit(bytesOf(quantized().scales));
         pending = undefined;
       });
-      const opts = { k: inF, n: outF, bits: options.bits, blockSize, accuracyLevel: options.accuracyLevel ?? 4 };
+      const opts = { k: inF, n: outF, bits: options.bits, blockSize, accuracyLevel: options.accuracyLevel ?? defaultAccuracyLevel(options.bits) };
       return (x) => {
         const y = matMulNBits(x, codes, scales, opts);
         return b ? add(y, b) : y;
@@ -167,6 +179,50 @@ export function quantizedWeights(binder: WeightBinder, options: QuantizedWeights
       const values = mul(picked, gather(scales, ids, 0)); // [..., blocks, blockSize]
       const lead = ids.shape.map((_, i) => dimOf(ids, i));
       return reshape(values, [...lead, width]); // [..., width]
+    },
+  };
+}
+
+/** Rows per piece when widening a matrix to float32 (a few MB per piece). */
+const WIDEN_CHUNK_BYTES = 16 << 20;
+
+/**
+ * float32 copies of a 16-bit checkpoint's weights, made once for a cache file that ONNX Runtime maps: the graph
+ * then has no Cast of any weight, so a session needs neither a load-time fold (seconds, a private float32 copy) nor
+ * a Cast at every run. The embedding table keeps its file dtype (only the gathered rows are widened, in the graph).
+ * Cache keys are the checkpoint names.
+ */
+export function widenedWeights(binder: WeightBinder, sink: GeneratedWeightSink): ModelWeights {
+  const g = binder.graph;
+  const standIn = (name: string, shape: readonly number[]) =>
+    g.external(`missing.${name}`, 'float32', shape, { location: 'missing', offset: 0, length: shape.reduce((p, d) => p * d, 4) });
+  /** Emits rows of `name` in pieces, converted by `convert`. */
+  const copyRows = (where: WeightLocation, convert: (t: HostTensor) => Uint8Array) => (emit: (bytes: Uint8Array) => void) => {
+    const { info, file } = where;
+    if (info.shape.length < 2) return emit(convert(file.read(info.name)));
+    const rows = info.shape[0];
+    const step = Math.max(1, Math.floor(WIDEN_CHUNK_BYTES / (info.byteLength / rows)));
+    for (let start = 0; start < rows; start += step) emit(convert(file.readRows(info.name, start, Math.min(step, rows - start))));
+  };
+  const toFloat32Bytes = (t: HostTensor) => (t.dtype === 'float32' ? bytesOf(t) : new Uint8Array(t.toFloat32().buffer));
+  const tensor = (name: string, shape: readonly number[]): Tensor => {
+    const where = binder.take(name, shape);
+    return where ? sink.tensor(g, name, 'float32', shape, copyRows(where, toFloat32Bytes)) : standIn(name, shape);
+  };
+  return {
+    graph: g,
+    tensor,
+    linear(name, outF, inF, bias = false) {
+      const w = tensor(`${name}.weight`, [outF, inF]);
+      const b = bias ? tensor(`${name}.bias`, [outF]) : null;
+      return (x) => linear(x, w, b);
+    },
+    embedding(name, shape, ids) {
+      const where = binder.take(name, shape);
+      if (!where) return gather(standIn(name, shape), ids, 0);
+      const table = sink.tensor(g, name, where.info.dtype, shape, copyRows(where, bytesOf));
+      const rows = gather(table, ids, 0); // [..., width]
+      return rows.dtype === 'float32' ? rows : cast(rows, 'float32');
     },
   };
 }

@@ -4,14 +4,14 @@
 // Weight keys are those of Gemma2Model; a Gemma2ForCausalLM checkpoint (keys prefixed "model.", plus lm_head.weight)
 // is accepted as well, its LM head ignored. Linear weights are used as stored (a bf16 file stays bf16 on disk and
 // is cast in the graph; pass noConstantFolding to keep that cast lazy) or quantized to int8 / int4 (once: the
-// quantized weights are kept in a cache file that later loads memory-map, see src/nn/quant-cache.ts).
+// quantized weights are kept in a cache file that later loads memory-map, see src/nn/weight-cache.ts).
 
 import * as path from 'node:path';
 import { Graph } from '../../graph/graph.js';
 import { HostTensor } from '../../io/host-tensor.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
-import { GeneratedWeightSink, ModelWeights, WeightQuantization, denseWeights, inMemorySink, quantizedWeights } from '../../nn/model-weights.js';
-import { defaultQuantCacheDirs, withQuantCache } from '../../nn/quant-cache.js';
+import { GeneratedWeightSink, ModelWeights, WeightQuantization, denseWeights, inMemorySink, quantizedWeights, widenedWeights } from '../../nn/model-weights.js';
+import { defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { Backend, ModelSession } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
@@ -25,14 +25,20 @@ export interface Gemma2LoadOptions extends LoadOptions, Gemma2GraphOptions {
   quantization?: WeightQuantization;
   /** Quantization block size along the input features (default 32). */
   quantBlockSize?: number;
-  /** MatMulNBits accuracy level: 4 (default) = int8 activations, fastest; 0 = float32 activations. */
+  /** MatMulNBits accuracy level: 4 = int8 activations, 0 = float32 activations; default 4 for int8, 0 for int4. */
   quantAccuracyLevel?: 0 | 4;
   /**
-   * Folder of the quantized-weight cache (see src/nn/quant-cache.ts); default `<checkpoint folder>/.sana-ts-cache/`
-   * when writable, else `$XDG_CACHE_HOME/sana-ts` or `~/.cache/sana-ts`. null: quantize in memory at every load
-   * (nothing written; the session then holds a private copy of every weight).
+   * Folder of the weight cache (quantized or widened weights made once, see src/nn/weight-cache.ts); default
+   * `<checkpoint folder>/.sana-ts-cache/` when writable, else `$XDG_CACHE_HOME/sana-ts` or `~/.cache/sana-ts`.
+   * null: quantize in memory at every load (nothing written; the session then holds a private copy of every weight).
    */
-  quantCacheDir?: string | null;
+  weightCacheDir?: string | null;
+  /**
+   * Float32 compute from a 16-bit checkpoint without load-time folding: the weights are widened once into a cache
+   * file (`gemma2-fp32-<key>.safetensors`, ~4 bytes per parameter; Gemma-2-2B: 9.3 GB) that later loads map. Off by
+   * default (the bf16 weights are then cast in the graph, and ORT folds the casts at load unless noConstantFolding).
+   */
+  float32Cache?: boolean;
   /** Runtime (default: onnxruntime-node). */
   backend?: Backend;
 }
@@ -48,8 +54,8 @@ export class Gemma2TextEncoder {
   constructor(
     readonly config: Gemma2Config,
     readonly session: ModelSession,
-    /** Quantized loads: the cache file the weights are mapped from, and whether this load wrote it. */
-    readonly quantCache?: { readonly file: string; readonly created: boolean },
+    /** Quantized and float32Cache loads: the cache file the weights are mapped from, and whether this load wrote it. */
+    readonly weightCache?: { readonly file: string; readonly created: boolean },
   ) {}
 
   get outputNames(): readonly string[] {
@@ -97,8 +103,8 @@ export function gemma2KeyDialect(store: WeightStore): { keyFor: (name: string) =
 export interface Gemma2Build {
   readonly config: Gemma2Config;
   readonly graph: Graph;
-  /** The quantized-weight cache file the graph reads, and whether this load wrote it (quantized loads only). */
-  readonly quantCache?: { readonly file: string; readonly created: boolean };
+  /** The weight cache file the graph reads, and whether this load wrote it (quantized and float32Cache loads). */
+  readonly weightCache?: { readonly file: string; readonly created: boolean };
 }
 
 /** Builds the (uncompiled) graph for a Gemma-2 folder; throws one error listing every weight problem. */
@@ -115,28 +121,37 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
     binder.finish(`Gemma2Model (${dir})`);
     return graph;
   };
+  const dirs = options.weightCacheDir === undefined || options.weightCacheDir === null ? defaultWeightCacheDirs(dir) : [options.weightCacheDir];
+  if (quantization === 'none' && options.float32Cache) {
+    if (options.weightCacheDir === null) throw new Error('loadGemma2: option float32Cache needs a weight cache folder (weightCacheDir is null)');
+    const cached = withWeightCache(
+      { dirs, label: 'gemma2-fp32', sourceFiles: store.filePaths(), settings: {} },
+      (sink) => build((binder) => widenedWeights(binder, sink)),
+    );
+    return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created } };
+  }
   if (quantization === 'none') return { config, graph: build(denseWeights) };
   const quant = { bits: quantization === 'int8' ? 8 : 4, blockSize: options.quantBlockSize ?? 32, accuracyLevel: options.quantAccuracyLevel } as const;
   const quantized = (sink: GeneratedWeightSink) => build((binder) => quantizedWeights(binder, quant, sink));
-  if (options.quantCacheDir === null) return { config, graph: quantized(inMemorySink) };
-  const cached = withQuantCache(
+  if (options.weightCacheDir === null) return { config, graph: quantized(inMemorySink) };
+  const cached = withWeightCache(
     {
-      dirs: options.quantCacheDir === undefined ? defaultQuantCacheDirs(dir) : [options.quantCacheDir],
+      dirs,
       label: `gemma2-${quantization}-b${quant.blockSize}`,
       sourceFiles: store.filePaths(),
       settings: { bits: quant.bits, blockSize: quant.blockSize },
     },
     quantized,
   );
-  return { config, graph: cached.value, quantCache: { file: cached.file, created: cached.created } };
+  return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created } };
 }
 
 /** Loads a Gemma-2 text encoder from a transformers folder (e.g. a SANA pipeline's text_encoder/). */
 export async function loadGemma2(dir: string, options: Gemma2LoadOptions = {}): Promise<Gemma2TextEncoder> {
-  const { config, graph, quantCache } = buildGemma2FromFolder(dir, options);
+  const { config, graph, weightCache } = buildGemma2FromFolder(dir, options);
   const compiled = compileGraph(graph, { docString: `Gemma2Model from ${dir}` });
   const session = await (options.backend ?? nodeBackend).createSession(compiled, options);
   // in-memory quantized weights were copied into the session: let their JavaScript copies go
   graph.memoryFiles.clear();
-  return new Gemma2TextEncoder(config, session, quantCache);
+  return new Gemma2TextEncoder(config, session, weightCache);
 }

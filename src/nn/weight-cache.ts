@@ -8,7 +8,7 @@
 // when complete). The second run binds every weight as external data pointing into that file.
 //
 // Where: `<checkpoint folder>/.sana-ts-cache/` when that folder can be written, else `$XDG_CACHE_HOME/sana-ts` or
-// `~/.cache/sana-ts` (defaultQuantCacheDirs). Which file: `<label>-<key>.safetensors`, the key a SHA-256 of the
+// `~/.cache/sana-ts` (defaultWeightCacheDirs). Which file: `<label>-<key>.safetensors`, the key a SHA-256 of the
 // cache format, the label and settings (bits, block size), the list of generated tensors, and each source file's
 // real path, size, modification time and header bytes; a changed checkpoint gets a new file and the old one for the
 // same checkpoint and label is removed. A file that is damaged or does not hold what the plan lists is rewritten.
@@ -25,7 +25,7 @@ import { GeneratedWeightSink } from './model-weights.js';
 /** Bumped whenever the bytes a writer produces for the same settings change. */
 const CACHE_FORMAT = 'sana-ts-generated-weights-1';
 
-export interface QuantCacheOptions {
+export interface WeightCacheOptions {
   /** Cache folders, in order of preference: an existing valid file is used wherever it is; a new one goes to the first writable folder. */
   dirs: readonly string[];
   /** File-name prefix naming the model and settings, e.g. "gemma2-int4-b32". */
@@ -36,7 +36,7 @@ export interface QuantCacheOptions {
   settings: Readonly<Record<string, string | number>>;
 }
 
-export interface QuantCacheResult<T> {
+export interface WeightCacheResult<T> {
   readonly value: T;
   /** The cache file the weights are bound to. */
   readonly file: string;
@@ -45,7 +45,7 @@ export interface QuantCacheResult<T> {
 }
 
 /** The default cache folders for a checkpoint folder: beside the weights when writable, then the user's cache. */
-export function defaultQuantCacheDirs(checkpointDir: string, env: NodeJS.ProcessEnv = process.env): string[] {
+export function defaultWeightCacheDirs(checkpointDir: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const xdg = env.XDG_CACHE_HOME;
   const userCache = path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache'), 'sana-ts');
   return [path.join(path.resolve(checkpointDir), '.sana-ts-cache'), userCache];
@@ -56,7 +56,7 @@ export function defaultQuantCacheDirs(checkpointDir: string, env: NodeJS.Process
  * `build` again with every generated weight bound to that file and returns its result. `build` must create a fresh
  * graph each time and ask for the same weights in the same order.
  */
-export function withQuantCache<T>(options: QuantCacheOptions, build: (sink: GeneratedWeightSink) => T): QuantCacheResult<T> {
+export function withWeightCache<T>(options: WeightCacheOptions, build: (sink: GeneratedWeightSink) => T): WeightCacheResult<T> {
   const planned: StreamedTensor[] = [];
   build(planningSink(planned));
   const key = cacheKey(options, planned);
@@ -134,7 +134,7 @@ function sourceIdentity(files: readonly string[]): SourceIdentity[] {
   });
 }
 
-function cacheKey(options: QuantCacheOptions, planned: readonly StreamedTensor[]): string {
+function cacheKey(options: WeightCacheOptions, planned: readonly StreamedTensor[]): string {
   const settings = Object.keys(options.settings)
     .sort()
     .map((k) => [k, options.settings[k]]);

@@ -10,7 +10,7 @@ import { HostTensor } from '../src/io/host-tensor.js';
 import { SafetensorsFile, readSafetensors, writeSafetensors, writeSafetensorsStreamed } from '../src/io/safetensors.js';
 import { Gemma2LoadOptions, buildGemma2FromFolder, loadGemma2 } from '../src/models/gemma2/loader.js';
 import { dequantizeBlockwise, quantizeBlockwise } from '../src/nn/quantize-nbits.js';
-import { defaultQuantCacheDirs } from '../src/nn/quant-cache.js';
+import { defaultWeightCacheDirs } from '../src/nn/weight-cache.js';
 import { fixturePath, fixtureTensor } from './helpers/fixtures.js';
 
 const threads = 1;
@@ -30,7 +30,7 @@ async function encode(dir: string, options: Gemma2LoadOptions): Promise<{ out: F
   const encoder = await loadGemma2(dir, { threads, ...options });
   const out = (await encoder.encode(fixtureTensor(fixture, 'inputs', 'input_ids'), fixtureTensor(fixture, 'inputs', 'attention_mask'))).lastHiddenState.data;
   await encoder.release();
-  return { out: Float32Array.from(out), cache: encoder.quantCache };
+  return { out: Float32Array.from(out), cache: encoder.weightCache };
 }
 
 function cacheFiles(dir: string): string[] {
@@ -52,7 +52,7 @@ for (const quantization of ['int8', 'int4'] as const) {
     const again = fs.statSync(first.cache!.file);
     assert.equal(again.mtimeMs, stat.mtimeMs, 'the cache file was not rewritten');
     assert.equal(again.ino, stat.ino, 'the cache file was not replaced');
-    const inMemory = await encode(dir, { quantization, quantCacheDir: null });
+    const inMemory = await encode(dir, { quantization, weightCacheDir: null });
     assert.equal(inMemory.cache, undefined);
     assert.deepEqual(first.out, inMemory.out);
     assert.deepEqual(second.out, inMemory.out);
@@ -62,21 +62,21 @@ for (const quantization of ['int8', 'int4'] as const) {
 
 test('the cached graph maps every weight from the cache file (nothing held in JavaScript)', () => {
   const dir = checkpointCopy();
-  const { graph, quantCache } = buildGemma2FromFolder(dir, { quantization: 'int4' });
+  const { graph, weightCache } = buildGemma2FromFolder(dir, { quantization: 'int4' });
   assert.equal(graph.memoryFiles.size, 0);
-  const location = path.basename(quantCache!.file);
+  const location = path.basename(weightCache!.file);
   assert.ok(graph.initializers.some((i) => i.external));
   for (const init of graph.initializers) {
     if (init.external) assert.equal(init.external.location, location, `${init.name} comes from ${init.external.location}`);
   }
-  assert.equal(graph.externalDataFolder, path.dirname(quantCache!.file));
+  assert.equal(graph.externalDataFolder, path.dirname(weightCache!.file));
   fs.rmSync(dir, { recursive: true });
 });
 
 test('the cache file holds the block-quantized codes of the checkpoint under readable names', () => {
   const dir = checkpointCopy();
-  const { quantCache } = buildGemma2FromFolder(dir, { quantization: 'int8' });
-  const cache = SafetensorsFile.open(quantCache!.file);
+  const { weightCache } = buildGemma2FromFolder(dir, { quantization: 'int8' });
+  const cache = SafetensorsFile.open(weightCache!.file);
   const source = readSafetensors(path.join(dir, 'model.safetensors'));
   const w = source.get('layers.1.mlp.up_proj.weight')!;
   const codes = cache.read('layers.1.mlp.up_proj.weight.codes');
@@ -109,7 +109,7 @@ test('a changed checkpoint gets a new cache file (the stale one is removed) and 
   assert.notEqual(after.cache?.file, before.cache?.file);
   assert.deepEqual(cacheFiles(cacheDir), [path.basename(after.cache!.file)]);
   assert.notDeepEqual(after.out, before.out);
-  assert.deepEqual(after.out, (await encode(dir, { quantization: 'int8', quantCacheDir: null })).out);
+  assert.deepEqual(after.out, (await encode(dir, { quantization: 'int8', weightCacheDir: null })).out);
   fs.rmSync(dir, { recursive: true });
 });
 
@@ -125,25 +125,76 @@ test('int8 and int4 caches of one checkpoint live side by side', async () => {
 
 test('a damaged cache file is rewritten', async () => {
   const dir = checkpointCopy();
-  const quantCacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-qc-explicit-'));
-  const first = await encode(dir, { quantization: 'int4', quantCacheDir });
-  assert.equal(path.dirname(first.cache!.file), fs.realpathSync(quantCacheDir));
+  const weightCacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-qc-explicit-'));
+  const first = await encode(dir, { quantization: 'int4', weightCacheDir });
+  assert.equal(path.dirname(first.cache!.file), fs.realpathSync(weightCacheDir));
   assert.ok(!fs.existsSync(path.join(dir, '.sana-ts-cache')), 'an explicit cache folder is the only one written');
   fs.truncateSync(first.cache!.file, fs.statSync(first.cache!.file).size - 100);
-  const second = await encode(dir, { quantization: 'int4', quantCacheDir });
+  const second = await encode(dir, { quantization: 'int4', weightCacheDir });
   assert.equal(second.cache?.created, true);
   assert.deepEqual(second.out, first.out);
   fs.rmSync(dir, { recursive: true });
-  fs.rmSync(quantCacheDir, { recursive: true });
+  fs.rmSync(weightCacheDir, { recursive: true });
+});
+
+/** A bf16 copy of the tiny checkpoint (round to nearest even). */
+function bf16Copy(): string {
+  return checkpointCopy((w) => {
+    for (const [k, v] of w) {
+      const f = v.toFloat32();
+      const bits = new Uint32Array(f.buffer, f.byteOffset, f.length);
+      w.set(k, new HostTensor('bfloat16', v.shape, Uint16Array.from(bits, (b) => (b + 0x7fff + ((b >>> 16) & 1)) >>> 16)));
+    }
+  });
+}
+
+test('float32Cache: a bf16 checkpoint widened once into a cache file gives exactly the folded-cast result', async () => {
+  const dir = bf16Copy();
+  const folded = await encode(dir, {});
+  assert.equal(folded.cache, undefined, 'no cache without float32Cache');
+  assert.ok(!fs.existsSync(path.join(dir, '.sana-ts-cache')));
+  const first = await encode(dir, { float32Cache: true });
+  assert.equal(first.cache?.created, true);
+  const second = await encode(dir, { float32Cache: true, prepack: false });
+  assert.equal(second.cache?.created, false);
+  assert.equal(second.cache?.file, first.cache?.file);
+  assert.deepEqual(first.out, folded.out);
+  assert.deepEqual(second.out, folded.out);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('float32Cache: linear and norm weights are float32 widened exactly; the embedding keeps its bf16 bytes; no Cast of a weight', () => {
+  const dir = bf16Copy();
+  const { graph, weightCache } = buildGemma2FromFolder(dir, { float32Cache: true });
+  const cache = SafetensorsFile.open(weightCache!.file);
+  const source = SafetensorsFile.open(path.join(dir, 'model.safetensors'));
+  const q = source.read('layers.0.self_attn.q_proj.weight');
+  const wide = cache.read('layers.0.self_attn.q_proj.weight');
+  assert.equal(wide.dtype, 'float32');
+  // bf16 -> fp32 is exact: the high 16 bits of each float32 are the bf16 bits, the low 16 bits are zero
+  const wideBits = new Uint32Array(wide.data.buffer, wide.data.byteOffset, wide.data.length);
+  const srcBits = q.data as Uint16Array;
+  for (let i = 0; i < srcBits.length; i++) assert.equal(wideBits[i], srcBits[i] << 16 >>> 0, `element ${i}`);
+  assert.equal(cache.info('embed_tokens.weight').dtype, 'bfloat16');
+  assert.deepEqual([...cache.read('embed_tokens.weight').data], [...source.read('embed_tokens.weight').data]);
+  assert.equal(cache.info('norm.weight').dtype, 'float32');
+  const initializerNames = new Set(graph.initializers.map((i) => i.name));
+  const castOfWeight = graph.nodes.filter((n) => n.opType === 'Cast' && n.inputs.some((i) => initializerNames.has(i)));
+  assert.deepEqual(castOfWeight, [], 'weights are used as stored in the cache');
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('float32Cache with weightCacheDir null is refused with both options named', async () => {
+  await assert.rejects(loadGemma2(fixturePath(fixture, 'component'), { float32Cache: true, weightCacheDir: null }), /float32Cache.*weightCacheDir/);
 });
 
 test('default cache folders: beside the checkpoint, then $XDG_CACHE_HOME/sana-ts or ~/.cache/sana-ts', () => {
-  assert.deepEqual(defaultQuantCacheDirs('/models/gemma', { XDG_CACHE_HOME: '/var/cache/me' }), [
+  assert.deepEqual(defaultWeightCacheDirs('/models/gemma', { XDG_CACHE_HOME: '/var/cache/me' }), [
     '/models/gemma/.sana-ts-cache',
     '/var/cache/me/sana-ts',
   ]);
   // a relative XDG_CACHE_HOME is invalid by the XDG spec and ignored
-  assert.deepEqual(defaultQuantCacheDirs('/models/gemma', { XDG_CACHE_HOME: 'rel' }), [
+  assert.deepEqual(defaultWeightCacheDirs('/models/gemma', { XDG_CACHE_HOME: 'rel' }), [
     '/models/gemma/.sana-ts-cache',
     path.join(os.homedir(), '.cache', 'sana-ts'),
   ]);
