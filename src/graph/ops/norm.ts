@@ -1,9 +1,9 @@
 // Normalisations, reductions and softmax.
 
-import { HostTensor } from '../../io/host-tensor.js';
+import { HostTensor, floatToBfloat16, floatToHalf } from '../../io/host-tensor.js';
 import { Tensor } from '../graph.js';
 import { Dim, dimsCompatible, normalizeAxis } from '../shape.js';
-import { describe, expectFloat } from './check.js';
+import { describe, expectFloat, expectSameDtype } from './check.js';
 import { add, div, mul, sqrt } from './elementwise.js';
 
 function reduce(opType: string, x: Tensor, axes: readonly number[], keepDims: boolean): Tensor {
@@ -33,9 +33,18 @@ function lastDimSize(op: string, x: Tensor): number {
 
 function checkAffine(op: string, x: Tensor, p: Tensor | null | undefined, name: string): void {
   if (!p) return;
+  expectSameDtype(op, x, p);
   if (p.rank !== 1 || !dimsCompatible(p.shape[0], x.shape[x.rank - 1])) {
     throw new Error(`${op}: ${name} ${describe(p)} does not match the last dimension of ${describe(x)}`);
   }
+}
+
+/** A [d] scale of ones in x's dtype (the ONNX norms take the scale in the input's type). */
+function unitScale(x: Tensor, d: number): Tensor {
+  const g = x.graph;
+  if (x.dtype === 'float16') return g.constant(new HostTensor('float16', [d], new Uint16Array(d).fill(floatToHalf(1))), 'ones_f16');
+  if (x.dtype === 'bfloat16') return g.constant(new HostTensor('bfloat16', [d], new Uint16Array(d).fill(floatToBfloat16(1))), 'ones_bf16');
+  return g.constant(HostTensor.float32([d], new Float32Array(d).fill(1)), 'ones');
 }
 
 /** LayerNorm over the last dimension (biased variance), optional affine weight and bias. */
@@ -45,7 +54,7 @@ export function layerNorm(x: Tensor, eps: number, weight?: Tensor | null, bias?:
   checkAffine(op, x, weight, 'weight');
   checkAffine(op, x, bias, 'bias');
   const d = lastDimSize(op, x);
-  const scale = weight ?? x.graph.constant(HostTensor.float32([d], new Float32Array(d).fill(1)), 'ones');
+  const scale = weight ?? unitScale(x, d);
   return x.graph.node1(op, bias ? [x, scale, bias] : [x, scale], x.dtype, x.shape, { axis: -1, epsilon: { float: eps } });
 }
 
@@ -55,7 +64,7 @@ export function rmsNorm(x: Tensor, eps: number, weight?: Tensor | null): Tensor 
   expectFloat(op, x);
   checkAffine(op, x, weight, 'weight');
   const d = lastDimSize(op, x);
-  const scale = weight ?? x.graph.constant(HostTensor.float32([d], new Float32Array(d).fill(1)), 'ones');
+  const scale = weight ?? unitScale(x, d);
   return x.graph.node1(op, [x, scale], x.dtype, x.shape, { axis: -1, epsilon: { float: eps } });
 }
 

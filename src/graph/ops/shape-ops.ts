@@ -141,10 +141,12 @@ export function slice(x: Tensor, axes: readonly number[], starts: readonly numbe
     const a = normalizeAxis('Slice', axis, x.rank);
     const d = shape[a];
     const step = steps?.[i] ?? 1;
+    if (step === 0) throw new Error(`Slice ${describe(x)}: step on axis ${axis} must not be 0`);
     if (typeof d === 'number') {
-      const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
-      const s = clamp(starts[i]);
-      const e = clamp(ends[i]);
+      // ONNX clamps start and end to [0, d] for positive steps; for negative steps start to [0, d-1], end to [-1, d-1]
+      const resolve = (v: number) => (v < 0 ? v + d : v);
+      const s = step > 0 ? Math.min(Math.max(resolve(starts[i]), 0), d) : Math.min(Math.max(resolve(starts[i]), 0), d - 1);
+      const e = step > 0 ? Math.min(Math.max(resolve(ends[i]), 0), d) : Math.min(Math.max(resolve(ends[i]), -1), d - 1);
       shape[a] = Math.max(0, Math.ceil((e - s) / step));
     } else {
       shape[a] = ends[i] >= 0 && starts[i] >= 0 && ends[i] < 2 ** 31 ? Math.ceil((ends[i] - starts[i]) / step) : `${d}[${starts[i]}:${ends[i]}]`;
