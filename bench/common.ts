@@ -32,6 +32,17 @@ export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
+/** Wall time and process CPU time (user + system) of one call, in ms. CPU time is far less sensitive to other
+ * processes competing for the cores, so it is the steadier figure on a shared machine with one intra-op thread. */
+export async function timeWallCpu(fn: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await fn();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1000 };
+}
+
 export function gflops(flop: number, ms: number): number {
   return flop / (ms * 1e6);
 }

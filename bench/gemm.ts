@@ -1,7 +1,10 @@
 // GEMM through the engine (Graph + linear with a weight bound as external data from a safetensors file, compiled,
 // nodeBackend) against raw onnxruntime-node running a hand-made one-node MatMul model with the weight as an
 // initializer, on the SANA-600M shapes [2048x1152]x[1152x1152] and [2048x1152]x[1152x5760], prepack on and off.
-// Measurements are interleaved round by round so that load from other processes hits every variant alike.
+// Measurements are interleaved round by round so that load from other processes hits every variant alike; the
+// process CPU time per run is printed too (with --threads 1 it is the steadier figure on a shared machine).
+// Known cost: when a rank-3 linear is itself a graph output, ORT copies the final Reshape's result into the output
+// buffer (~1.6 ms per 9 MiB here); inside a graph that Reshape is free (it aliases its input).
 //
 // Usage: npm run build && node dist/bench/gemm.js [--runs 15] [--threads N]
 
@@ -17,7 +20,7 @@ import { WeightBinder } from '../src/nn/weight-binder.js';
 import { ModelSession } from '../src/runtime/backend.js';
 import { compileGraph } from '../src/runtime/compile.js';
 import { defaultThreads, nodeBackend, ortSessionOptions } from '../src/runtime/node-backend.js';
-import { benchCache, fillRandom, formatRate, median, peakRssMiB, timeMs } from './common.js';
+import { benchCache, fillRandom, formatRate, median, peakRssMiB, timeWallCpu } from './common.js';
 
 const { onnx } = onnxProto;
 
@@ -72,10 +75,11 @@ interface Variant {
   run: () => Promise<unknown>;
   release: () => Promise<void>;
   times: number[];
+  cpu: number[];
 }
 
 async function engineVariant(name: string, session: ModelSession, x: HostTensor): Promise<Variant> {
-  return { name, run: () => session.run({ x }), release: () => session.release(), times: [] };
+  return { name, run: () => session.run({ x }), release: () => session.release(), times: [], cpu: [] };
 }
 
 async function main(): Promise<void> {
@@ -90,23 +94,32 @@ async function main(): Promise<void> {
       const tag = prepack ? 'prepack on ' : 'prepack off';
       const raw = await ort.InferenceSession.create(rawMatMulModel(weight, n), ortSessionOptions(opts) as ort.InferenceSession.SessionOptions);
       const rawX = new ort.Tensor('float32', xData, [M, K]);
-      variants.push({ name: `raw MatMul        ${tag}`, run: () => raw.run({ x: rawX }), release: () => raw.release(), times: [] });
+      variants.push({ name: `raw MatMul        ${tag}`, run: () => raw.run({ x: rawX }), release: () => raw.release(), times: [], cpu: [] });
       const s2 = await nodeBackend.createSession(engineModel(file, n, false), opts);
       variants.push(await engineVariant(`engine linear 2-D ${tag}`, s2, HostTensor.float32([M, K], xData)));
       const s3 = await nodeBackend.createSession(engineModel(file, n, true), opts);
       variants.push(await engineVariant(`engine linear 3-D ${tag}`, s3, HostTensor.float32([1, M, K], xData)));
     }
     for (const v of variants) for (let i = 0; i < 2; i++) await v.run();
-    for (let r = 0; r < RUNS; r++) for (const v of variants) v.times.push(await timeMs(v.run));
+    for (let r = 0; r < RUNS; r++) {
+      for (const v of variants) {
+        const t = await timeWallCpu(v.run);
+        v.times.push(t.wall);
+        v.cpu.push(t.cpu);
+      }
+    }
     console.log(`\n[${M}x${K}] x [${K}x${n}]  (${(flop / 1e9).toFixed(2)} GFLOP)`);
-    const rawMedian: Record<string, number> = {};
+    const rawMedian: Record<string, { wall: number; cpu: number }> = {};
+    const pct = (x: number, base: number) => `${(((x - base) / base) * 100).toFixed(1)}%`;
     for (const v of variants) {
       const med = median(v.times);
+      const cpu = median(v.cpu);
       const tag = v.name.slice(-11);
-      if (v.name.startsWith('raw')) rawMedian[tag] = med;
-      const overhead = v.name.startsWith('raw') ? '' : `  overhead vs raw ${(((med - rawMedian[tag]) / rawMedian[tag]) * 100).toFixed(1)}%`;
+      if (v.name.startsWith('raw')) rawMedian[tag] = { wall: med, cpu };
+      const base = rawMedian[tag];
+      const overhead = v.name.startsWith('raw') ? '' : `  overhead vs raw: wall ${pct(med, base.wall)}, cpu ${pct(cpu, base.cpu)}`;
       const spread = `min ${Math.min(...v.times).toFixed(1)} max ${Math.max(...v.times).toFixed(1)}`;
-      console.log(`  ${v.name}  median ${med.toFixed(1)} ms  ${formatRate(flop, med)}  (${spread})${overhead}`);
+      console.log(`  ${v.name}  median ${med.toFixed(1)} ms  ${formatRate(flop, med)}  (${spread}; cpu median ${cpu.toFixed(1)} ms)${overhead}`);
     }
     for (const v of variants) await v.release();
   }
