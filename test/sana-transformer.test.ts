@@ -173,6 +173,33 @@ describe('SanaTransformer2DModel loading', () => {
     }
   });
 
+  it('runs the guidance-embedding (Sprint) layout: a zero guidance embedder reproduces the plain model', async () => {
+    // Sprint keys: time_embed.timestep_embedder.* (no ".emb.") plus time_embed.guidance_embedder.*. With the guidance
+    // MLP's last layer zero, e = timestep MLP(t) + 0, so the output must be the fixture's for any guidance value.
+    const dir = modifiedCheckpoint(fixture, (t, c) => {
+      c.guidance_embeds = true;
+      for (const name of [...t.keys()]) {
+        if (!name.startsWith('time_embed.emb.timestep_embedder.')) continue;
+        t.set(name.replace('time_embed.emb.', 'time_embed.'), t.get(name)!);
+        t.delete(name);
+      }
+      const d = 64;
+      t.set('time_embed.guidance_embedder.linear_1.weight', HostTensor.float32([d, 256], Float32Array.from({ length: d * 256 }, (_, i) => Math.sin(i))));
+      t.set('time_embed.guidance_embedder.linear_1.bias', HostTensor.float32([d], Float32Array.from({ length: d }, (_, i) => Math.cos(i))));
+      t.set('time_embed.guidance_embedder.linear_2.weight', HostTensor.float32([d, d]));
+      t.set('time_embed.guidance_embedder.linear_2.bias', HostTensor.float32([d]));
+    });
+    const runner = await loadTransformerComponent(dir, { threads: THREADS });
+    try {
+      assert.deepEqual([...runner.inputNames], ['hidden_states', 'encoder_hidden_states', 'encoder_attention_mask', 'timestep', 'guidance']);
+      await assert.rejects(runner.run(inputs(fixture)), /missing input\(s\) guidance/);
+      const out = await runner.run({ ...inputs(fixture), guidance: HostTensor.float32([2], [0.45, 0.45]) });
+      assertClose(out.sample, fixtureTensor(fixture, 'outputs', 'sample'), manifestTolerance(fixture, 'sample'), 'guidance-layout sample');
+    } finally {
+      await runner.release();
+    }
+  });
+
   it('runs fp16 weights (diffusion_pytorch_model.fp16.safetensors) in fp32 close to the fp32 reference', async () => {
     const dir = modifiedCheckpoint(
       fixture,
