@@ -200,6 +200,23 @@ describe('SanaTransformer2DModel loading', () => {
     }
   });
 
+  it('binds norm2 weight and bias when norm_elementwise_affine is set (identity values keep the output)', async () => {
+    const dir = modifiedCheckpoint(fixture, (t, c) => {
+      c.norm_elementwise_affine = true;
+      for (const i of [0, 1]) {
+        t.set(`transformer_blocks.${i}.norm2.weight`, HostTensor.float32([64], new Float32Array(64).fill(1)));
+        t.set(`transformer_blocks.${i}.norm2.bias`, HostTensor.float32([64]));
+      }
+    });
+    const runner = await loadTransformerComponent(dir, { threads: THREADS });
+    try {
+      const out = await runner.run(inputs(fixture));
+      assertClose(out.sample, fixtureTensor(fixture, 'outputs', 'sample'), manifestTolerance(fixture, 'sample'), 'affine-norm2 sample');
+    } finally {
+      await runner.release();
+    }
+  });
+
   it('runs fp16 weights (diffusion_pytorch_model.fp16.safetensors) in fp32 close to the fp32 reference', async () => {
     const dir = modifiedCheckpoint(
       fixture,

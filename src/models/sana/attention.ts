@@ -25,6 +25,11 @@ function rmsNormChannels(w: WeightBinder, name: string, x: Tensor, channels: num
   return mul(normed, w.get(name, [channels], [channels, 1]));
 }
 
+/** Node-name scope of a module inside its block's scope: "transformer_blocks.3.attn1" -> "attn1". */
+export function localName(prefix: string): string {
+  return prefix.slice(prefix.lastIndexOf('.') + 1);
+}
+
 /** x [B, N, D] -> [B, heads, d, N] projections, with the optional across-heads RMSNorm. */
 function project(
   w: WeightBinder,
@@ -51,7 +56,7 @@ export function linearSelfAttention(w: WeightBinder, config: SanaTransformerConf
   const heads = config.numAttentionHeads;
   const d = config.attentionHeadDim;
   const qkNorm = config.qkNorm !== undefined;
-  return w.graph.scope(`${prefix}`, () => {
+  return w.graph.scope(localName(prefix), () => {
     const q = project(w, prefix, 'q', x, inner, heads, d, config.attentionBias, qkNorm);
     const k = project(w, prefix, 'k', x, inner, heads, d, config.attentionBias, qkNorm);
     const v = project(w, prefix, 'v', x, inner, heads, d, config.attentionBias, qkNorm);
@@ -74,7 +79,7 @@ export function crossKeyValue(w: WeightBinder, config: SanaTransformerConfig, pr
   const heads = config.numCrossAttentionHeads;
   const d = config.crossAttentionHeadDim;
   const qkNorm = config.qkNorm !== undefined;
-  return w.graph.scope(prefix, () => ({
+  return w.graph.scope(localName(prefix), () => ({
     key: project(w, prefix, 'k', caption, inner, heads, d, true, qkNorm),
     value: project(w, prefix, 'v', caption, inner, heads, d, true, qkNorm),
   }));
@@ -95,7 +100,7 @@ export function crossAttention(
   const { inner, crossInner } = sanaDims(config);
   const heads = config.numCrossAttentionHeads;
   const d = config.crossAttentionHeadDim;
-  return w.graph.scope(prefix, () => {
+  return w.graph.scope(localName(prefix), () => {
     const q = project(w, prefix, 'q', x, inner, heads, d, true, config.qkNorm !== undefined); // [B, heads, d, N]
     const scores = fusedMatmul(q, kv.key, { transA: true, alpha: 1 / Math.sqrt(d) }); // [B, heads, N, T]
     const probs = softmax(add(scores, maskBias), -1);

@@ -44,7 +44,7 @@ export function buildCaptionGraph(config: SanaTransformerConfig, store: WeightSt
   g.output(unsqueeze(bias, [1, 2]), CROSS_BIAS); // [B, 1, 1, T]
   const { projected, normed } = captionEmbedding(w, config, caption);
   for (let i = 0; i < config.numLayers; i++) {
-    const kv = crossKeyValue(w, config, `transformer_blocks.${i}.attn2`, normed);
+    const kv = g.scope(`transformer_blocks.${i}`, () => crossKeyValue(w, config, `transformer_blocks.${i}.attn2`, normed));
     g.output(kv.key, crossKeyName(i));
     g.output(kv.value, crossValueName(i));
   }
