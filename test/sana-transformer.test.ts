@@ -11,6 +11,7 @@ import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { loadTransformerComponent } from '../src/models/sana/component.js';
 import { parseSanaTransformerConfig } from '../src/models/sana/config.js';
 import { SanaTransformer } from '../src/models/sana/transformer.js';
+import { webBackend } from '../src/runtime/web-backend.js';
 import { assertClose } from './helpers/compare.js';
 import { fixturePath, fixtureTensor, loadManifest, loadTensors } from './helpers/fixtures.js';
 
@@ -69,6 +70,16 @@ for (const fixture of FIXTURES) {
           assert.ok(out[name], `graph has no debug output for intermediate "${name}"`);
           assertClose(out[name], ref, defaultTolerance(ref), `${fixture} ${name}`);
         }
+      } finally {
+        await model.release();
+      }
+    });
+
+    it('runs in the browser flavour (onnxruntime-web, wasm) to the same result', async () => {
+      const model = await SanaTransformer.load(componentDir(fixture), { backend: webBackend, threads: 1 });
+      try {
+        const sample = await model.forward(inputs(fixture));
+        assertClose(sample, fixtureTensor(fixture, 'outputs', 'sample'), manifestTolerance(fixture, 'sample'), `${fixture} web sample`);
       } finally {
         await model.release();
       }
