@@ -2,11 +2,10 @@
 // pixel-(un)shuffle shortcuts. ref: SANA.md §3.2
 
 import { Tensor } from '../../graph/graph.js';
-import { add, mul } from '../../graph/ops/elementwise.js';
+import { add, mul, silu } from '../../graph/ops/elementwise.js';
 import { pixelShuffle, pixelUnshuffle, upsampleNearest } from '../../graph/ops/conv.js';
 import { reduceMean } from '../../graph/ops/norm.js';
 import { dimOf, gather, reshape, split } from '../../graph/ops/shape-ops.js';
-import { silu } from '../../graph/ops/elementwise.js';
 import { HostTensor } from '../../io/host-tensor.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { multiscaleLinearAttention } from './attention.js';
