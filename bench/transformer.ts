@@ -8,6 +8,7 @@
 // The weights (2.4 GB fp32) are written once to .bench-cache/sana-600m/ (gitignored) and memory-mapped after.
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { HostTensor } from '../src/io/host-tensor.js';
 import { SanaTransformerConfig, parseSanaTransformerConfig, sanaDims } from '../src/models/sana/config.js';
@@ -188,7 +189,9 @@ async function main(): Promise<void> {
   const model = await SanaTransformer.load(dir, { threads, prepack, profilePrefix: profile });
   const loadS = (performance.now() - t0) / 1000;
   const c = model.config;
+  const load = os.loadavg()[0];
   console.log(`Sana-600M transformer (random weights), threads ${threads}, prepack ${prepack ? 'on' : 'off'}, load ${loadS.toFixed(2)} s`);
+  console.log(`machine load average at start: ${load.toFixed(2)} on ${os.availableParallelism()} cores${load > 0.5 ? ' (busy: timings are inflated)' : ''}`);
 
   const caption = randomTensor([BATCH, CAPTION_TOKENS, c.captionChannels], 7);
   // "full": all 300 tokens are real (worst case); "short": a CFG pair as the pipeline makes it for a short prompt
@@ -212,10 +215,14 @@ async function main(): Promise<void> {
       const timestep = HostTensor.float32([BATCH], [999, 999]);
       await model.denoise(latents, timestep, handle); // warm-up (first run allocates and plans)
       const times: number[] = [];
+      const cpuTimes: number[] = [];
       for (let i = 0; i < runs; i++) {
         const t = performance.now();
+        const cpu = process.cpuUsage();
         const out = await model.denoise(latents, timestep, handle);
         times.push((performance.now() - t) / 1000);
+        const used = process.cpuUsage(cpu);
+        cpuTimes.push((used.user + used.system) / 1e6);
         if (!out.toFloat32().every(Number.isFinite)) throw new Error('non-finite output');
       }
       const med = median(times);
@@ -223,7 +230,8 @@ async function main(): Promise<void> {
       const gflops = flops / 1e9 / med;
       console.log(
         `  ${res} px (latent ${side}x${side}), CFG batch ${BATCH}: median ${med.toFixed(3)} s of ${runs} [${times.map((t) => t.toFixed(3)).join(', ')}], ` +
-          `${(flops / 1e9).toFixed(0)} GFLOP, ${gflops.toFixed(0)} GFLOP/s = ${((100 * gflops) / ROOFLINE_GFLOPS).toFixed(0)}% of ${ROOFLINE_GFLOPS}`,
+          `${(flops / 1e9).toFixed(0)} GFLOP, ${gflops.toFixed(0)} GFLOP/s = ${((100 * gflops) / ROOFLINE_GFLOPS).toFixed(0)}% of ${ROOFLINE_GFLOPS}; ` +
+          `CPU ${median(cpuTimes).toFixed(2)} s/step (a contention check: CPU time near threads x wall time means the cores were ours)`,
       );
     }
   }

@@ -66,6 +66,22 @@ describe('binary arithmetic with NumPy broadcasting', () => {
     assertClose(y, Array.from(x.data, (v) => 2.5 * v - v / 4), TOL, 'scalar arithmetic');
   });
 
+  test('numbers keep the dtype of the tensor: float16 and int64 arithmetic', async () => {
+    const x = HostTensor.float32([4], [1, -2, 0.5, 8]);
+    const g = new Graph();
+    const h = G.cast(g.input('x', 'float32', [4]), 'float16');
+    const hy = G.add(G.mul(h, 3), 0.5);
+    assert.equal(hy.dtype, 'float16');
+    g.output(G.cast(hy, 'float32'), 'half');
+    const i = G.cast(g.input('x2', 'float32', [4]), 'int64');
+    const iy = G.sub(G.mul(i, 2), 1);
+    assert.equal(iy.dtype, 'int64');
+    g.output(iy, 'ints');
+    const out = await runGraph(g, { x, x2: x });
+    assertClose(out.half, [3.5, -5.5, 2, 24.5], { atol: 0, rtol: 0 }, 'fp16 scalars');
+    assert.deepEqual(Array.from(out.ints.data as BigInt64Array, Number), [1, -5, -1, 15]);
+  });
+
   test('symbolic batch dimension broadcasts against a static one', async () => {
     const g = new Graph();
     const a = g.input('a', 'float32', ['B', 1, 3]);

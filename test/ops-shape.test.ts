@@ -232,6 +232,7 @@ describe('layout ops', () => {
     for (let j = 0; j < 3; j++) for (let k = 0; k < 5; k++) refB.push(x.data[j]);
     assert.deepEqual(out.b.shape, [3, 5]);
     assertClose(out.b, refB, EXACT, 'expand symbolic');
+    assert.throws(() => G.expand(t, [2, 4, 4]), /Expand x float32\[3, 1\] to \[2, 4, 4\]: axis 1 has size 3, cannot become 4/);
   });
 
   test('unsqueeze and squeeze', async () => {

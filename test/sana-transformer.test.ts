@@ -11,6 +11,7 @@ import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { loadTransformerComponent } from '../src/models/sana/component.js';
 import { parseSanaTransformerConfig } from '../src/models/sana/config.js';
 import { SanaTransformer } from '../src/models/sana/transformer.js';
+import { webBackend } from '../src/runtime/web-backend.js';
 import { assertClose } from './helpers/compare.js';
 import { fixturePath, fixtureTensor, loadManifest, loadTensors } from './helpers/fixtures.js';
 
@@ -69,6 +70,16 @@ for (const fixture of FIXTURES) {
           assert.ok(out[name], `graph has no debug output for intermediate "${name}"`);
           assertClose(out[name], ref, defaultTolerance(ref), `${fixture} ${name}`);
         }
+      } finally {
+        await model.release();
+      }
+    });
+
+    it('runs in the browser flavour (onnxruntime-web, wasm) to the same result', async () => {
+      const model = await SanaTransformer.load(componentDir(fixture), { backend: webBackend, threads: 1 });
+      try {
+        const sample = await model.forward(inputs(fixture));
+        assertClose(sample, fixtureTensor(fixture, 'outputs', 'sample'), manifestTolerance(fixture, 'sample'), `${fixture} web sample`);
       } finally {
         await model.release();
       }
@@ -168,6 +179,50 @@ describe('SanaTransformer2DModel loading', () => {
     try {
       const out = await runner.run(inputs(fixture));
       assertClose(out.sample, fixtureTensor(fixture, 'outputs', 'sample'), manifestTolerance(fixture, 'sample'), 'sharded sample');
+    } finally {
+      await runner.release();
+    }
+  });
+
+  it('runs the guidance-embedding (Sprint) layout: a zero guidance embedder reproduces the plain model', async () => {
+    // Sprint keys: time_embed.timestep_embedder.* (no ".emb.") plus time_embed.guidance_embedder.*. With the guidance
+    // MLP's last layer zero, e = timestep MLP(t) + 0, so the output must be the fixture's for any guidance value.
+    const dir = modifiedCheckpoint(fixture, (t, c) => {
+      c.guidance_embeds = true;
+      for (const name of [...t.keys()]) {
+        if (!name.startsWith('time_embed.emb.timestep_embedder.')) continue;
+        t.set(name.replace('time_embed.emb.', 'time_embed.'), t.get(name)!);
+        t.delete(name);
+      }
+      const d = 64;
+      t.set('time_embed.guidance_embedder.linear_1.weight', HostTensor.float32([d, 256], Float32Array.from({ length: d * 256 }, (_, i) => Math.sin(i))));
+      t.set('time_embed.guidance_embedder.linear_1.bias', HostTensor.float32([d], Float32Array.from({ length: d }, (_, i) => Math.cos(i))));
+      t.set('time_embed.guidance_embedder.linear_2.weight', HostTensor.float32([d, d]));
+      t.set('time_embed.guidance_embedder.linear_2.bias', HostTensor.float32([d]));
+    });
+    const runner = await loadTransformerComponent(dir, { threads: THREADS });
+    try {
+      assert.deepEqual([...runner.inputNames], ['hidden_states', 'encoder_hidden_states', 'encoder_attention_mask', 'timestep', 'guidance']);
+      await assert.rejects(runner.run(inputs(fixture)), /missing input\(s\) guidance/);
+      const out = await runner.run({ ...inputs(fixture), guidance: HostTensor.float32([2], [0.45, 0.45]) });
+      assertClose(out.sample, fixtureTensor(fixture, 'outputs', 'sample'), manifestTolerance(fixture, 'sample'), 'guidance-layout sample');
+    } finally {
+      await runner.release();
+    }
+  });
+
+  it('binds norm2 weight and bias when norm_elementwise_affine is set (identity values keep the output)', async () => {
+    const dir = modifiedCheckpoint(fixture, (t, c) => {
+      c.norm_elementwise_affine = true;
+      for (const i of [0, 1]) {
+        t.set(`transformer_blocks.${i}.norm2.weight`, HostTensor.float32([64], new Float32Array(64).fill(1)));
+        t.set(`transformer_blocks.${i}.norm2.bias`, HostTensor.float32([64]));
+      }
+    });
+    const runner = await loadTransformerComponent(dir, { threads: THREADS });
+    try {
+      const out = await runner.run(inputs(fixture));
+      assertClose(out.sample, fixtureTensor(fixture, 'outputs', 'sample'), manifestTolerance(fixture, 'sample'), 'affine-norm2 sample');
     } finally {
       await runner.release();
     }

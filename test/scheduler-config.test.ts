@@ -68,14 +68,14 @@ test('a missing required key is reported with the file and the key', () => {
   for (const key of ['flow_shift', '_class_name', 'use_flow_sigmas', 'prediction_type']) {
     assert.throws(
       () => parseSchedulerConfig(withoutKey(text, key), dpmConfigPath),
-      (err: Error) => err.message.includes(dpmConfigPath) && err.message.includes(`"${key}" is required but missing`),
+      (err: Error) => err.message.startsWith(`${dpmConfigPath}: config key "${key}" must be `) && err.message.endsWith('(got missing)'),
       key,
     );
   }
   const eulerText = fs.readFileSync(eulerConfigPath, 'utf8');
   assert.throws(
     () => parseSchedulerConfig(withoutKey(eulerText, 'shift'), 'sched/scheduler_config.json'),
-    /sched\/scheduler_config\.json: "shift" is required but missing/,
+    /sched\/scheduler_config\.json: config key "shift" must be a number \(got missing\)/,
   );
 });
 
@@ -96,11 +96,12 @@ test('optional keys fall back to diffusers defaults', () => {
 test('unsupported or mistyped values name the key and the file', () => {
   const text = fs.readFileSync(dpmConfigPath, 'utf8');
   const cases: Array<[string, string, RegExp]> = [
-    ['"solver_order": 2', '"solver_order": 3', /"solver_order" is 3; supported: 1, 2/],
-    ['"use_flow_sigmas": true', '"use_flow_sigmas": false', /"use_flow_sigmas" is false; supported: true/],
-    ['"flow_shift": 3.0', '"flow_shift": "3"', /"flow_shift" must be a positive number, got "3"/],
+    ['"solver_order": 2', '"solver_order": 3', /config key "solver_order" must be one of 1, 2 \(got 3\)/],
+    ['"use_flow_sigmas": true', '"use_flow_sigmas": false', /config key "use_flow_sigmas" must be one of true \(got false\)/],
+    ['"flow_shift": 3.0', '"flow_shift": "3"', /config key "flow_shift" must be a number \(got "3"\)/],
+    ['"flow_shift": 3.0', '"flow_shift": -1', /config key "flow_shift" must be a positive number \(got -1\)/],
     ['"lower_order_final": true', '"lower_order_final": 1', /"lower_order_final" must be true or false/],
-    ['"final_sigmas_type": "zero"', '"final_sigmas_type": "sigma_min"', /"final_sigmas_type" is "sigma_min"/],
+    ['"final_sigmas_type": "zero"', '"final_sigmas_type": "sigma_min"', /config key "final_sigmas_type" must be one of "zero" \(got "sigma_min"\)/],
     ['"DPMSolverMultistepScheduler"', '"EulerDiscreteScheduler"', /"_class_name" is "EulerDiscreteScheduler"/],
   ];
   for (const [from, to, message] of cases) {

@@ -185,7 +185,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
     process.stderr.write(
       [
         `wrote ${files.join(', ')} (${images[0].width}x${images[0].height}, generated at ${result.generatedWidth}x${result.generatedHeight}, seed ${r.latents ? 'from latents' : String(r.seed)})`,
-        `time: text encoding ${formatSeconds(t.encodeSeconds)}, ${t.stepSeconds.length} steps ${formatSeconds(steps)} (${(steps / t.stepSeconds.length).toFixed(2)} s/step), decode ${formatSeconds(t.decodeSeconds)}, total ${formatSeconds(t.totalSeconds)}`,
+        `time: text encoding ${formatSeconds(t.encodeSeconds)}, transformer load ${formatSeconds(t.prepareSeconds)}, ${t.stepSeconds.length} steps ${formatSeconds(steps)} (${(steps / t.stepSeconds.length).toFixed(2)} s/step), decode ${formatSeconds(t.decodeSeconds)}, total ${formatSeconds(t.totalSeconds)}`,
         `peak memory: ${(peakRss / 2 ** 30).toFixed(2)} GiB`,
         '',
       ].join('\n'),

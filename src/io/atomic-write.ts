@@ -25,7 +25,8 @@ export function writeFileAtomic(filePath: string, write: (fd: number) => void): 
       // already closed
     }
     fs.rmSync(tmp, { force: true });
-    throw e;
+    const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message ?? String(e);
+    throw new Error(`cannot write ${filePath}: ${reason} (nothing was written)`, { cause: e });
   }
 }
 

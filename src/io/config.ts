@@ -31,16 +31,20 @@ export class ConfigReader {
     return this.raw[key] !== undefined && this.raw[key] !== null;
   }
 
-  private fail(key: string, expected: string): never {
+  /** Throws an error naming the file and key: `<file>: config key "<key>" <message>`. */
+  fail(key: string, message: string): never {
+    throw new Error(`${this.file}: config key "${key}" ${message}`);
+  }
+
+  private invalid(key: string, expected: string): never {
     const v = this.raw[key];
-    const got = v === undefined ? 'missing' : JSON.stringify(v);
-    throw new Error(`${this.file}: config key "${key}" must be ${expected} (got ${got})`);
+    return this.fail(key, `must be ${expected} (got ${v === undefined ? 'missing' : JSON.stringify(v)})`);
   }
 
   int(key: string, fallback?: number, min = -Infinity): number {
-    if (!this.has(key)) return fallback !== undefined ? fallback : this.fail(key, 'an integer');
+    if (!this.has(key)) return fallback !== undefined ? fallback : this.invalid(key, 'an integer');
     const v = this.raw[key];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(key, `an integer >= ${min}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.invalid(key, `an integer >= ${min}`);
     return v as number;
   }
 
@@ -49,10 +53,23 @@ export class ConfigReader {
   }
 
   number(key: string, fallback?: number): number {
-    if (!this.has(key)) return fallback !== undefined ? fallback : this.fail(key, 'a number');
+    if (!this.has(key)) return fallback !== undefined ? fallback : this.invalid(key, 'a number');
     const v = this.raw[key];
-    if (typeof v !== 'number') this.fail(key, 'a number');
+    if (typeof v !== 'number') this.invalid(key, 'a number');
     return v as number;
+  }
+
+  positiveNumber(key: string, fallback?: number): number {
+    const v = this.number(key, fallback);
+    if (!Number.isFinite(v) || v <= 0) this.invalid(key, 'a positive number');
+    return v;
+  }
+
+  /** One of a fixed set of JSON scalars (strings, numbers, booleans, null). */
+  choice<T extends string | number | boolean | null>(key: string, allowed: readonly T[], fallback?: T): T {
+    const v = this.raw[key] === undefined ? fallback : this.raw[key];
+    if (!allowed.includes(v as T)) this.invalid(key, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
+    return v as T;
   }
 
   optionalNumber(key: string): number | undefined {
@@ -60,9 +77,9 @@ export class ConfigReader {
   }
 
   string(key: string, fallback?: string): string {
-    if (!this.has(key)) return fallback !== undefined ? fallback : this.fail(key, 'a string');
+    if (!this.has(key)) return fallback !== undefined ? fallback : this.invalid(key, 'a string');
     const v = this.raw[key];
-    if (typeof v !== 'string') this.fail(key, 'a string');
+    if (typeof v !== 'string') this.invalid(key, 'a string');
     return v as string;
   }
 
@@ -71,41 +88,41 @@ export class ConfigReader {
   }
 
   bool(key: string, fallback?: boolean): boolean {
-    if (!this.has(key)) return fallback !== undefined ? fallback : this.fail(key, 'true or false');
+    if (!this.has(key)) return fallback !== undefined ? fallback : this.invalid(key, 'true or false');
     const v = this.raw[key];
-    if (typeof v !== 'boolean') this.fail(key, 'true or false');
+    if (typeof v !== 'boolean') this.invalid(key, 'true or false');
     return v as boolean;
   }
 
   oneOf<T extends string>(key: string, allowed: readonly T[], fallback?: T): T {
     const v = this.string(key, fallback);
-    if (!allowed.includes(v as T)) this.fail(key, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
+    if (!allowed.includes(v as T)) this.invalid(key, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
     return v as T;
   }
 
   intArray(key: string, fallback?: number[]): number[] {
-    if (!this.has(key)) return fallback !== undefined ? fallback : this.fail(key, 'a list of integers');
+    if (!this.has(key)) return fallback !== undefined ? fallback : this.invalid(key, 'a list of integers');
     const v = this.raw[key];
-    if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x))) this.fail(key, 'a list of integers');
+    if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x))) this.invalid(key, 'a list of integers');
     return v as number[];
   }
 
   stringArray(key: string, fallback?: string[]): string[] {
-    if (!this.has(key)) return fallback !== undefined ? fallback : this.fail(key, 'a list of strings');
+    if (!this.has(key)) return fallback !== undefined ? fallback : this.invalid(key, 'a list of strings');
     const v = this.raw[key];
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) this.fail(key, 'a list of strings');
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) this.invalid(key, 'a list of strings');
     return v as string[];
   }
 
   /** A value that may be a single item or a per-stage list (diffusers allows both). */
   perStage<T>(key: string, stages: number, isItem: (v: unknown) => v is T, fallback?: T | T[]): T[] {
     const v = this.has(key) ? this.raw[key] : fallback;
-    if (v === undefined) this.fail(key, `a value or a list of ${stages}`);
+    if (v === undefined) this.invalid(key, `a value or a list of ${stages}`);
     if (Array.isArray(v)) {
-      if (v.length !== stages || !v.every(isItem)) this.fail(key, `a list of ${stages} values`);
+      if (v.length !== stages || !v.every(isItem)) this.invalid(key, `a list of ${stages} values`);
       return v as T[];
     }
-    if (!isItem(v)) this.fail(key, 'a valid value');
+    if (!isItem(v)) this.invalid(key, 'a valid value');
     return new Array<T>(stages).fill(v as T);
   }
 }

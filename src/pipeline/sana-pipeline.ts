@@ -46,7 +46,12 @@ export type PipelineEvent =
   | { type: 'step'; step: number; total: number; timestep: number; seconds: number; latents: HostTensor<'float32'> };
 
 export interface PipelineTimings {
+  /** Seconds spent loading each component (included in the stage times below). */
+  loadSeconds: { encoder: number; denoiser: number; decoder: number };
+  /** Prompt encoding, text encoder load included. */
   encodeSeconds: number;
+  /** Transformer load and the once-per-batch caption projection / cross-attention keys and values. */
+  prepareSeconds: number;
   stepSeconds: number[];
   decodeSeconds: number;
   totalSeconds: number;
@@ -69,6 +74,7 @@ const now = () => performance.now() / 1000;
 
 export class SanaPipeline {
   private resident: { encoder?: PromptEncoder; denoiser?: Denoiser; decoder?: LatentDecoder } = {};
+  private loadSeconds = { encoder: 0, denoiser: 0, decoder: 0 };
 
   constructor(
     readonly components: PipelineComponents,
@@ -91,6 +97,7 @@ export class SanaPipeline {
   async *generate(req: GenerateRequest, given?: GivenEmbeddings): AsyncGenerator<PipelineEvent, PipelineResult> {
     const { transformer, vae } = this.components;
     const t0 = now();
+    this.loadSeconds = { encoder: 0, denoiser: 0, decoder: 0 };
     // 1. Check inputs and pick the size to generate at.
     const request = resolveRequest(req, transformer.sampleSize * vae.compression);
     const size = request.binning
@@ -127,8 +134,10 @@ export class SanaPipeline {
     // 5. Denoising loop.
     yield { type: 'stage', stage: 'denoise' };
     const stepSeconds: number[] = [];
+    const tp = now();
     const denoiser = await this.acquire('denoiser', () => this.components.loadDenoiser());
     const caption = await denoiser.prepareCaption(captionEmbeds, captionMask);
+    const prepareSeconds = now() - tp;
     try {
       for (let i = 0; i < request.steps; i++) {
         const ts = now();
@@ -162,7 +171,7 @@ export class SanaPipeline {
       request,
       generatedWidth: size.width,
       generatedHeight: size.height,
-      timings: { encodeSeconds, stepSeconds, decodeSeconds, totalSeconds: now() - t0 },
+      timings: { loadSeconds: { ...this.loadSeconds }, encodeSeconds, prepareSeconds, stepSeconds, decodeSeconds, totalSeconds: now() - t0 },
       warnings,
     };
   }
@@ -243,7 +252,9 @@ export class SanaPipeline {
   ): Promise<NonNullable<SanaPipeline['resident'][K]>> {
     const have = this.resident[key];
     if (have) return have as NonNullable<SanaPipeline['resident'][K]>;
+    const tl = now();
     const loaded = await load();
+    this.loadSeconds[key] += now() - tl;
     this.resident[key] = loaded;
     return loaded;
   }

@@ -5,6 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { HostTensor } from '../io/host-tensor.js';
 import { Backend, CompiledModel, ModelSession, SessionOptions } from './backend.js';
 import { OrtTensorCtor, fromOrt, toOrt } from './convert.js';
+import { cachedBackend } from './session-cache.js';
 
 export function defaultThreads(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -78,3 +79,6 @@ export const nodeBackend: Backend = {
     return new OrtSession(session as never, ort.Tensor as unknown as OrtTensorCtor);
   },
 };
+
+/** The default runtime for models: onnxruntime-node with sessions shared per compiled graph. */
+export const defaultBackend = cachedBackend(nodeBackend);

@@ -6,6 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ConfigReader } from '../io/config.js';
 import { parseLenientJson } from '../io/lenient-json.js';
 import { FlowDpmSolver, FLOW_DPM_SOLVER_DEFAULTS } from './flow-dpm-solver.js';
 import { FlowMatchEuler } from './flow-euler.js';
@@ -54,59 +55,6 @@ export class SchedulerConfigError extends Error {
   }
 }
 
-/** Typed access to the raw JSON object with errors that name the file and the key. */
-class ConfigReader {
-  constructor(
-    readonly source: string,
-    private readonly raw: Record<string, unknown>,
-  ) {}
-
-  fail(key: string, message: string): never {
-    throw new SchedulerConfigError(this.source, `"${key}" ${message}`);
-  }
-
-  private get(key: string, required: boolean): unknown {
-    const value = this.raw[key];
-    if (value === undefined && required) this.fail(key, 'is required but missing');
-    return value;
-  }
-
-  string(key: string, fallback?: string): string {
-    const value = this.get(key, fallback === undefined) ?? fallback;
-    if (typeof value !== 'string') this.fail(key, `must be a string, got ${JSON.stringify(value)}`);
-    return value;
-  }
-
-  boolean(key: string, fallback?: boolean): boolean {
-    const value = this.get(key, fallback === undefined) ?? fallback;
-    if (typeof value !== 'boolean') this.fail(key, `must be true or false, got ${JSON.stringify(value)}`);
-    return value;
-  }
-
-  positiveNumber(key: string, fallback?: number): number {
-    const value = this.get(key, fallback === undefined) ?? fallback;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      this.fail(key, `must be a positive number, got ${JSON.stringify(value)}`);
-    }
-    return value;
-  }
-
-  positiveInteger(key: string, fallback?: number): number {
-    const value = this.positiveNumber(key, fallback);
-    if (!Number.isSafeInteger(value)) this.fail(key, `must be an integer, got ${value}`);
-    return value;
-  }
-
-  oneOf<T extends string | number | boolean | null>(key: string, allowed: readonly T[], fallback: T | undefined): T {
-    const value = this.raw[key] === undefined ? fallback : this.raw[key];
-    if (value === undefined) this.fail(key, 'is required but missing');
-    if (!allowed.includes(value as T)) {
-      this.fail(key, `is ${JSON.stringify(value)}; supported: ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
-    }
-    return value as T;
-  }
-}
-
 export function parseSchedulerConfig(text: string, source: string): SchedulerConfig {
   const raw = parseLenientJson(text, source);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -119,46 +67,46 @@ export function parseSchedulerConfig(text: string, source: string): SchedulerCon
     const supported = Object.keys(CLASS_TO_SAMPLER).join(', ');
     reader.fail('_class_name', `is ${JSON.stringify(className)}; supported: ${supported}`);
   }
-  const numTrainTimesteps = reader.positiveInteger('num_train_timesteps', 1000);
+  const numTrainTimesteps = reader.positiveInt('num_train_timesteps', 1000);
   return kind === 'dpm'
     ? readDpmConfig(reader, className, numTrainTimesteps)
     : readEulerConfig(reader, className, numTrainTimesteps);
 }
 
 function readDpmConfig(reader: ConfigReader, className: string, numTrainTimesteps: number): DpmSchedulerConfig {
-  reader.oneOf('use_flow_sigmas', [true], undefined);
-  reader.oneOf('prediction_type', ['flow_prediction'], undefined);
-  reader.oneOf('algorithm_type', ['dpmsolver++'], 'dpmsolver++');
-  reader.oneOf('solver_type', ['midpoint'], 'midpoint');
-  reader.oneOf('thresholding', [false], false);
+  reader.choice('use_flow_sigmas', [true]);
+  reader.choice('prediction_type', ['flow_prediction']);
+  reader.choice('algorithm_type', ['dpmsolver++'], 'dpmsolver++');
+  reader.choice('solver_type', ['midpoint'], 'midpoint');
+  reader.choice('thresholding', [false], false);
   // diffusers checks these before use_flow_sigmas, so any of them would replace the flow schedule.
   for (const key of ['use_karras_sigmas', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_lu_lambdas']) {
-    reader.oneOf(key, [false], false);
+    reader.choice(key, [false], false);
   }
   return {
     kind: 'dpm',
-    source: reader.source,
+    source: reader.file,
     className,
     numTrainTimesteps,
     flowShift: reader.positiveNumber('flow_shift'),
-    solverOrder: reader.oneOf('solver_order', [1, 2] as const, FLOW_DPM_SOLVER_DEFAULTS.solverOrder),
-    lowerOrderFinal: reader.boolean('lower_order_final', FLOW_DPM_SOLVER_DEFAULTS.lowerOrderFinal),
-    eulerAtFinal: reader.boolean('euler_at_final', FLOW_DPM_SOLVER_DEFAULTS.eulerAtFinal),
-    finalSigmasType: reader.oneOf('final_sigmas_type', ['zero'] as const, FLOW_DPM_SOLVER_DEFAULTS.finalSigmasType),
+    solverOrder: reader.choice('solver_order', [1, 2] as const, FLOW_DPM_SOLVER_DEFAULTS.solverOrder),
+    lowerOrderFinal: reader.bool('lower_order_final', FLOW_DPM_SOLVER_DEFAULTS.lowerOrderFinal),
+    eulerAtFinal: reader.bool('euler_at_final', FLOW_DPM_SOLVER_DEFAULTS.eulerAtFinal),
+    finalSigmasType: reader.choice('final_sigmas_type', ['zero'] as const, FLOW_DPM_SOLVER_DEFAULTS.finalSigmasType),
   };
 }
 
 function readEulerConfig(reader: ConfigReader, className: string, numTrainTimesteps: number): EulerSchedulerConfig {
   // Dynamic shifting needs a resolution-dependent mu that SanaPipeline never passes.
-  reader.oneOf('use_dynamic_shifting', [false], false);
-  reader.oneOf('invert_sigmas', [false], false);
-  reader.oneOf('shift_terminal', [null], null);
-  reader.oneOf('stochastic_sampling', [false], false);
+  reader.choice('use_dynamic_shifting', [false], false);
+  reader.choice('invert_sigmas', [false], false);
+  reader.choice('shift_terminal', [null], null);
+  reader.choice('stochastic_sampling', [false], false);
   for (const key of ['use_karras_sigmas', 'use_exponential_sigmas', 'use_beta_sigmas']) {
-    reader.oneOf(key, [false], false);
+    reader.choice(key, [false], false);
   }
   const flowShift = reader.positiveNumber('shift');
-  return { kind: 'euler', source: reader.source, className, numTrainTimesteps, flowShift };
+  return { kind: 'euler', source: reader.file, className, numTrainTimesteps, flowShift };
 }
 
 /** Reads `scheduler_config.json`, given its path or the folder that holds it (e.g. `<model>/scheduler`). */

@@ -8,19 +8,22 @@ import { dimOf, divDim, reshape, transpose } from './shape-ops.js';
 export interface ConvOptions {
   stride?: number;
   padding?: number;
+  /** Asymmetric zero padding [top, left, bottom, right] (ONNX order); overrides `padding`. */
+  pads?: readonly [number, number, number, number];
   groups?: number;
   dilation?: number;
 }
 
-function convOut(d: Dim, k: number, stride: number, padding: number, dilation: number): Dim {
+/** Output size along one axis; `padTotal` = padding before + after. */
+function convOut(d: Dim, k: number, stride: number, padTotal: number, dilation: number): Dim {
   if (typeof d !== 'number') {
-    if (stride === 1 && 2 * padding === dilation * (k - 1)) return d;
-    return stride === 1 ? `${d}+${2 * padding - dilation * (k - 1)}` : `conv(${d})/${stride}`;
+    if (stride === 1 && padTotal === dilation * (k - 1)) return d;
+    return stride === 1 ? `${d}+${padTotal - dilation * (k - 1)}` : `conv(${d})/${stride}`;
   }
-  return Math.floor((d + 2 * padding - dilation * (k - 1) - 1) / stride) + 1;
+  return Math.floor((d + padTotal - dilation * (k - 1) - 1) / stride) + 1;
 }
 
-/** 2-D convolution, PyTorch semantics: weight [out, in/groups, kh, kw], symmetric zero padding. */
+/** 2-D convolution, PyTorch semantics: weight [out, in/groups, kh, kw], zero padding (symmetric unless `pads`). */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: ConvOptions = {}): Tensor {
   const op = 'Conv';
   expectRank(op, x, 4);
@@ -29,6 +32,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   expectSameDtype(op, x, weight, ...(bias ? [bias] : []));
   const stride = opts.stride ?? 1;
   const padding = opts.padding ?? 0;
+  const pads = opts.pads ?? [padding, padding, padding, padding];
   const groups = opts.groups ?? 1;
   const dilation = opts.dilation ?? 1;
   const [outC, inPerGroup, kh, kw] = weight.shape;
@@ -41,11 +45,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   }
   if (outC % groups !== 0) throw new Error(`${op}: ${outC} output channels are not divisible by groups=${groups}`);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== outC)) throw new Error(`${op}: bias ${describe(bias)} must be [${outC}]`);
-  const shape = [x.shape[0], outC, convOut(x.shape[2], kh, stride, padding, dilation), convOut(x.shape[3], kw, stride, padding, dilation)];
+  const shape = [x.shape[0], outC, convOut(x.shape[2], kh, stride, pads[0] + pads[2], dilation), convOut(x.shape[3], kw, stride, pads[1] + pads[3], dilation)];
   return x.graph.node1(op, bias ? [x, weight, bias] : [x, weight], x.dtype, shape, {
     kernel_shape: [kh, kw],
     strides: [stride, stride],
-    pads: [padding, padding, padding, padding],
+    pads: [...pads],
     dilations: [dilation, dilation],
     group: groups,
   });
@@ -67,13 +71,21 @@ export function upsampleNearest(x: Tensor, factor: number): Tensor {
 
 /** torch.pixel_shuffle: out[c, r*y+i, r*x+j] = in[c*r*r + i*r + j, y, x] (ONNX DepthToSpace, mode CRD). */
 export function pixelShuffle(x: Tensor, r: number): Tensor {
+  return depthToSpace(x, r, 'CRD');
+}
+
+/**
+ * ONNX DepthToSpace. CRD: out[c, r*y+i, r*x+j] = in[c*r*r + i*r + j, y, x]; DCR: out[c, r*y+i, r*x+j] =
+ * in[(i*r + j)*C + c, y, x] (the r*r sub-pixel phases stacked as channel blocks).
+ */
+export function depthToSpace(x: Tensor, r: number, mode: 'CRD' | 'DCR'): Tensor {
   expectRank('DepthToSpace', x, 4);
   const [b, c, h, w] = x.shape;
   if (typeof c === 'number' && c % (r * r) !== 0) throw new Error(`pixelShuffle: ${describe(x)} channels not divisible by ${r * r}`);
   const up = (d: Dim): Dim => (typeof d === 'number' ? d * r : `${d}*${r}`);
   return x.graph.node1('DepthToSpace', [x], x.dtype, [b, typeof c === 'number' ? c / (r * r) : `${c}/${r * r}`, up(h), up(w)], {
     blocksize: r,
-    mode: 'CRD',
+    mode,
   });
 }
 

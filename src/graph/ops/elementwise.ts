@@ -72,7 +72,8 @@ export function not(x: Tensor): Tensor {
 /** where(cond, a, b): a where cond is true, else b (broadcasting all three). */
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
   if (cond.dtype !== 'bool') throw new Error(`Where: condition ${describe(cond)} must be bool`);
-  const ta = a instanceof Tensor ? a : asTensor(b as Tensor, a);
+  // two plain numbers give a float32 result (e.g. an additive attention mask from a bool mask)
+  const ta = a instanceof Tensor ? a : b instanceof Tensor ? asTensor(b, a) : cond.graph.scalar(a);
   const tb = asTensor(ta, b);
   const dtype = expectSameDtype('Where', ta, tb);
   const shape = broadcastShapes(`Where(${describe(cond)}, ${describe(ta)}, ${describe(tb)})`, [cond.shape, ta.shape, tb.shape]);

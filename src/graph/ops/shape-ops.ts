@@ -192,6 +192,9 @@ export function expand(x: Tensor, dims: readonly DimSpec[]): Tensor {
   for (let i = 0; i < rank; i++) {
     const a = x.shape[x.rank - rank + i] ?? 1;
     const b = labels[labels.length - rank + i] ?? 1;
+    if (typeof a === 'number' && typeof b === 'number' && a !== 1 && b !== 1 && a !== b) {
+      throw new Error(`Expand ${describe(x)} to ${formatShape(labels)}: axis ${i} has size ${a}, cannot become ${b}`);
+    }
     shape.push(a === 1 ? b : a);
   }
   return g.node1('Expand', [x, shapeTensor], x.dtype, shape);

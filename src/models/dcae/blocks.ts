@@ -2,16 +2,16 @@
 // pixel-(un)shuffle shortcuts. ref: SANA.md §3.2
 
 import { Tensor } from '../../graph/graph.js';
-import { add, mul } from '../../graph/ops/elementwise.js';
-import { pixelShuffle, pixelUnshuffle, upsampleNearest } from '../../graph/ops/conv.js';
+import { add, mul, silu } from '../../graph/ops/elementwise.js';
+import { pixelShuffle, pixelUnshuffle } from '../../graph/ops/conv.js';
 import { reduceMean } from '../../graph/ops/norm.js';
 import { dimOf, gather, reshape, split } from '../../graph/ops/shape-ops.js';
-import { silu } from '../../graph/ops/elementwise.js';
 import { HostTensor } from '../../io/host-tensor.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { multiscaleLinearAttention } from './attention.js';
 import { DcaeActivation, DcaeBlockType, DcaeNormType } from './config.js';
 import { activate, channelNorm, channelsOf, conv } from './layers.js';
+import { interpolateUpsampleConv } from './upsample.js';
 
 export interface BlockOptions {
   readonly type: DcaeBlockType;
@@ -90,16 +90,10 @@ export function upBlock(
   shortcut: boolean,
 ): Tensor {
   return x.graph.scope(prefix, () => {
-    const inChannels = channelsOf(x);
-    const upsampled = type === 'interpolate' ? upsampleNearest(x, 2) : undefined;
-    const main = upsampled
-      ? conv(w, `${prefix}.conv`, upsampled, { outChannels, kernel: 3, bias: true })
-      : pixelShuffle(conv(w, `${prefix}.conv`, x, { outChannels: 4 * outChannels, kernel: 3, bias: true }), 2);
+    if (type === 'interpolate') return interpolateUpsampleConv(w, prefix, x, outChannels, shortcut);
+    const main = pixelShuffle(conv(w, `${prefix}.conv`, x, { outChannels: 4 * outChannels, kernel: 3, bias: true }), 2);
     if (!shortcut) return main;
-    const repeats = (4 * outChannels) / inChannels;
-    // With 4 repeats every 2x2 output block copies one input pixel: exactly the nearest-upsampled map.
-    const skip = repeats === 4 && upsampled ? upsampled : pixelShuffle(repeatChannels(x, repeats), 2);
-    return add(main, skip);
+    return add(main, pixelShuffle(repeatChannels(x, (4 * outChannels) / channelsOf(x)), 2));
   });
 }
 

@@ -8,7 +8,7 @@ import { HostTensor } from '../../io/host-tensor.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
 import { Backend, ModelSession, SessionOptions } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
-import { nodeBackend } from '../../runtime/node-backend.js';
+import { defaultBackend } from '../../runtime/node-backend.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { LoadOptions } from '../component.js';
 import { DcaeConfig, readDcaeConfig } from './config.js';
@@ -53,7 +53,7 @@ export class Dcae {
       }
     }
     if (problems.length) throw new Error(problems.join('\n'));
-    const backend = options.backend ?? nodeBackend;
+    const backend = options.backend ?? defaultBackend;
     const session = async (g: Graph | undefined) => (g ? backend.createSession(compileGraph(g), sessionOptions(options)) : undefined);
     const encoder = await session(graphs.encoder);
     const decoder = await session(graphs.decoder);

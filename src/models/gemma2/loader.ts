@@ -15,7 +15,7 @@ import { defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.j
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { Backend, ModelSession } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
-import { nodeBackend } from '../../runtime/node-backend.js';
+import { defaultBackend } from '../../runtime/node-backend.js';
 import { LoadOptions } from '../component.js';
 import { Gemma2Config, readGemma2Config } from './config.js';
 import { Gemma2GraphOptions, buildGemma2Graph } from './model.js';
@@ -150,7 +150,7 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
 export async function loadGemma2(dir: string, options: Gemma2LoadOptions = {}): Promise<Gemma2TextEncoder> {
   const { config, graph, weightCache } = buildGemma2FromFolder(dir, options);
   const compiled = compileGraph(graph, { docString: `Gemma2Model from ${dir}` });
-  const session = await (options.backend ?? nodeBackend).createSession(compiled, options);
+  const session = await (options.backend ?? defaultBackend).createSession(compiled, options);
   // in-memory quantized weights were copied into the session: let their JavaScript copies go
   graph.memoryFiles.clear();
   return new Gemma2TextEncoder(config, session, weightCache);

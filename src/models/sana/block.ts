@@ -9,7 +9,7 @@ import { layerNorm } from '../../graph/ops/norm.js';
 import { linear } from '../../graph/ops/linalg.js';
 import { SymDim, dimOf, mulDims, reshape, split, transpose, unsqueeze } from '../../graph/ops/shape-ops.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
-import { CrossKeyValue, crossAttention, linearSelfAttention } from './attention.js';
+import { CrossKeyValue, crossAttention, linearSelfAttention, localName } from './attention.js';
 import { SanaTransformerConfig, sanaDims } from './config.js';
 
 export interface BlockContext {
@@ -29,9 +29,9 @@ function modulationRows(table: Tensor, emb: Tensor, rows: number, dim: number): 
   return split(add(table, perBatch), 1, new Array<number>(rows).fill(1)); // k x [B, 1, D]
 }
 
-/** LayerNorm (no affine) then x * (1 + scale) + shift. */
-function modulatedNorm(x: Tensor, eps: number, shift: Tensor, scale: Tensor): Tensor {
-  return add(mul(layerNorm(x, eps), add(scale, 1)), shift);
+/** LayerNorm (affine only where given) then x * (1 + scale) + shift. */
+function modulatedNorm(x: Tensor, eps: number, shift: Tensor, scale: Tensor, affine?: { weight: Tensor; bias: Tensor }): Tensor {
+  return add(mul(layerNorm(x, eps, affine?.weight, affine?.bias), add(scale, 1)), shift);
 }
 
 /**
@@ -42,7 +42,7 @@ function modulatedNorm(x: Tensor, eps: number, shift: Tensor, scale: Tensor): Te
 function mixFfn(w: WeightBinder, config: SanaTransformerConfig, prefix: string, x: Tensor, h: SymDim, wd: SymDim): Tensor {
   const { inner, ffnHidden } = sanaDims(config);
   const wide = 2 * ffnHidden;
-  return w.graph.scope(prefix, () => {
+  return w.graph.scope(localName(prefix), () => {
     const b = dimOf(x, 0);
     const n = mulDims(h, wd);
     const expandW = w.get(`${prefix}.conv_inverted.weight`, [wide, inner, 1, 1], [wide, inner]);
@@ -71,7 +71,11 @@ export function sanaBlock(w: WeightBinder, config: SanaTransformerConfig, index:
 
     hidden = add(hidden, crossAttention(w, config, `${prefix}.attn2`, hidden, ctx.crossKv, ctx.maskBias));
 
-    const ffnIn = modulatedNorm(hidden, eps, shiftMlp, scaleMlp);
+    // norm2 carries an affine weight and bias only with norm_elementwise_affine (no released model sets it)
+    const affine = config.normElementwiseAffine
+      ? { weight: w.get(`${prefix}.norm2.weight`, [inner]), bias: w.get(`${prefix}.norm2.bias`, [inner]) }
+      : undefined;
+    const ffnIn = modulatedNorm(hidden, eps, shiftMlp, scaleMlp, affine);
     return add(hidden, mul(gateMlp, mixFfn(w, config, `${prefix}.ff`, ffnIn, ctx.h, ctx.w)));
   });
 }

@@ -7,7 +7,7 @@ import { WeightStore, findWeights } from '../../io/weights.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { Backend, ModelSession } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
-import { nodeBackend } from '../../runtime/node-backend.js';
+import { defaultBackend } from '../../runtime/node-backend.js';
 import { LoadOptions } from '../component.js';
 import { SanaTransformerConfig, readSanaTransformerConfig, sanaDims } from './config.js';
 import { sincosPositionTable } from './embeddings.js';
@@ -49,7 +49,7 @@ export class SanaTransformer {
     const caption = buildCaptionGraph(config, store, graphOptions);
     const denoise = buildDenoiseGraph(config, store, graphOptions);
     WeightBinder.finishAll(`SanaTransformer2DModel (${dir})`, [caption.binder, denoise.binder]);
-    const backend = options.backend ?? nodeBackend;
+    const backend = options.backend ?? defaultBackend;
     const captionSession = await backend.createSession(compileGraph(caption.graph), options);
     const denoiseSession = await backend.createSession(compileGraph(denoise.graph), options);
     return new SanaTransformer(config, weightsPath, captionSession, denoiseSession);
