@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { HostTensor } from '../src/io/host-tensor.js';
 import { SafetensorsFile, readSafetensors, writeSafetensors, writeSafetensorsStreamed } from '../src/io/safetensors.js';
 import { Gemma2LoadOptions, buildGemma2FromFolder, loadGemma2 } from '../src/models/gemma2/loader.js';
@@ -16,9 +16,21 @@ import { fixturePath, fixtureTensor } from './helpers/fixtures.js';
 const threads = 1;
 const fixture = 'gemma2_tiny';
 
+/** Temporary folders of this file, removed at the end even when a test fails half-way. */
+const temporary: string[] = [];
+after(() => {
+  for (const dir of temporary) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
+
 /** A private copy of the tiny checkpoint (so the default cache folder beside it may be written). */
 function checkpointCopy(edit?: (w: Map<string, HostTensor>) => void): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-qc-'));
+  const dir = tempDir('gemma2-qc-');
   fs.copyFileSync(fixturePath(fixture, 'component', 'config.json'), path.join(dir, 'config.json'));
   const weights = readSafetensors(fixturePath(fixture, 'component', 'model.safetensors'));
   edit?.(weights);
@@ -125,7 +137,7 @@ test('int8 and int4 caches of one checkpoint live side by side', async () => {
 
 test('a damaged cache file is rewritten', async () => {
   const dir = checkpointCopy();
-  const weightCacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-qc-explicit-'));
+  const weightCacheDir = tempDir('gemma2-qc-explicit-');
   const first = await encode(dir, { quantization: 'int4', weightCacheDir });
   assert.equal(path.dirname(first.cache!.file), fs.realpathSync(weightCacheDir));
   assert.ok(!fs.existsSync(path.join(dir, '.sana-ts-cache')), 'an explicit cache folder is the only one written');
@@ -201,7 +213,7 @@ test('default cache folders: beside the checkpoint, then $XDG_CACHE_HOME/sana-ts
 });
 
 test('streamed safetensors: pieces land at their offsets; a writer with the wrong byte count leaves no file', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'st-stream-'));
+  const dir = tempDir('st-stream-');
   const file = path.join(dir, 'x.safetensors');
   const q = quantizeBlockwise(HostTensor.float32([2, 32], Float32Array.from({ length: 64 }, (_, i) => i - 30)), 4, 32);
   writeSafetensorsStreamed(file, [
