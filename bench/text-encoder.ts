@@ -1,10 +1,11 @@
 // Gemma-2-2B text encoder on a 300-token prompt: the REAL config with seeded random weights in a bf16 safetensors
 // file (written once, ~5.2 GB, in chunks). One mode per process, so peak RSS is the mode's own:
 //   node dist/bench/text-encoder.js --mode fp32|fp32-lazy|fp32-cached|int8|int4 [--tokens 300] [--runs 3]
-//     [--threads 2] [--weights DIR] [--out DIR] [--cache-dir DIR] [--no-prepack] [--no-floor] [--accuracy-level 0|4]
+//     [--threads 2] [--weights DIR] [--out DIR] [--cache-dir DIR] [--[no-]prepack] [--no-floor] [--accuracy-level 0|4]
 // fp32: the bf16->fp32 casts folded once at load, prepacked GEMMs (the loader's default);
 // fp32-lazy: bf16 weights cast inside the graph at every run (ConstantFolding off: no fp32 copy is kept);
-// fp32-cached: the weights widened once into a float32 cache file (9.3 GB) that later loads memory-map;
+// fp32-cached: the weights widened once into a float32 cache file (9.3 GB) that later loads memory-map (used in
+// place: no prepacking unless --prepack);
 // int8 / int4: weight-only block-32 quantization (MatMulNBits) from the quantized-weight cache (made at the first
 // load, memory-mapped afterwards); load time is reported separately for the run that made the cache.
 // --weights: checkpoint folder (default .bench-cache/gemma2-2b-random, written if missing); --out: where each
@@ -218,6 +219,8 @@ async function main(): Promise<void> {
   if (mode === 'fp32-lazy') options.noConstantFolding = true;
   if (mode === 'fp32-cached') options.float32Cache = true;
   if (process.argv.includes('--no-prepack')) options.prepack = false;
+  if (process.argv.includes('--prepack')) options.prepack = true;
+  const prepacked = options.prepack ?? mode !== 'fp32-cached'; // the loader maps a float32 cache in place by default
   if (mode === 'int8' || mode === 'int4') options.quantization = mode;
   if (process.argv.includes('--accuracy-level')) options.quantAccuracyLevel = Number(arg('accuracy-level', '4')) === 0 ? 0 : 4;
   if (process.argv.includes('--cache-dir')) options.weightCacheDir = path.resolve(arg('cache-dir', ''));
@@ -286,7 +289,7 @@ async function main(): Promise<void> {
       `model/floor ${(median / fw).toFixed(2)} by wall, ${(cpu / fc).toFixed(2)} by cpu`;
   }
   console.log(
-    `gemma2-2b ${mode}${options.prepack === false ? ' (no prepack)' : ''}${options.quantAccuracyLevel === 0 ? ' (accuracy level 0)' : ''} T=${tokens} threads=${threads}: ` +
+    `gemma2-2b ${mode}${prepacked ? '' : ' (no prepack)'}${options.quantAccuracyLevel === 0 ? ' (accuracy level 0)' : ''} T=${tokens} threads=${threads}: ` +
       `load ${loadS.toFixed(2)} s (cpu ${loadCpuS.toFixed(2)} s, peak RSS after load ${rssAfterLoad.toFixed(2)} GB); ` +
       `median ${median.toFixed(3)} s wall, ${cpu.toFixed(3)} s cpu (runs ${times.map((t) => t.toFixed(3)).join(', ')}); ` +
       `${gflop.toFixed(0)} GFLOP, ${(gflop / median).toFixed(0)} GFLOP/s by wall = ${((100 * gflop) / median / ROOFLINE_GFLOPS).toFixed(0)}% ` +

@@ -15,8 +15,8 @@ import { add, mul, sub } from '../graph/ops/elementwise.js';
 import { linear, matMulNBits } from '../graph/ops/linalg.js';
 import { cast, dimOf, gather, reshape } from '../graph/ops/shape-ops.js';
 import { BYTES_PER_ELEMENT, DType, HostTensor, elementCount } from '../io/host-tensor.js';
-import { BlockQuantized, QuantBits, blocksPerRow, quantizeBlockwise } from './quantize-nbits.js';
 import { WeightLocation } from '../io/weights.js';
+import { BlockQuantized, QuantBits, blocksPerRow, quantizeBlockwise } from './quantize-nbits.js';
 import { WeightBinder } from './weight-binder.js';
 
 /** y = x W^T (+ b) for x [..., in]. */
@@ -38,9 +38,10 @@ export type WeightQuantization = 'none' | 'int8' | 'int4';
 export type WeightWriter = (emit: (bytes: Uint8Array) => void) => void;
 
 /**
- * Where the weights a quantized model generates at load time go. `tensor` returns the graph tensor for a generated
- * weight; it may call `write` at once (in memory), later (when a cache file is written) or never (when it is read
- * from an existing cache file). Writers of one model are called, if at all, in the order the tensors were asked for.
+ * Where the weights a model generates from its checkpoint (quantized or widened) go. `tensor` returns the graph
+ * tensor for a generated weight; it may call `write` at once (in memory), later (when a cache file is written) or
+ * never (when it is read from an existing cache file). Writers of one model are called, if at all, in the order the
+ * tensors were asked for.
  */
 export interface GeneratedWeightSink {
   tensor(graph: Graph, key: string, dtype: DType, shape: readonly number[], write: WeightWriter): Tensor;

@@ -1,6 +1,6 @@
-// A cache file for weights generated at load time (quantized codes and scales, widened small tensors), so that a
-// quantized model is quantized once and afterwards memory-mapped by ONNX Runtime: no JavaScript copy, and a peak
-// memory of about the quantized size instead of quantized size + in-memory copies.
+// A cache file for weights generated from a checkpoint (quantized codes and scales, float32-widened weights), so
+// that a model is quantized or widened once and afterwards memory-mapped by ONNX Runtime: loads take seconds, no
+// JavaScript copy is made, and a quantized model's peak memory is about its quantized size.
 //
 // The model's build function runs twice. The first run plans: it lists every generated weight (key, dtype, shape,
 // writer) and does the strict checkpoint checks; nothing is read yet. If no valid cache file exists, the writers
