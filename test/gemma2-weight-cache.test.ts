@@ -196,8 +196,9 @@ test('float32Cache: linear and norm weights are float32 widened exactly; the emb
   fs.rmSync(dir, { recursive: true });
 });
 
-test('float32Cache with weightCacheDir null is refused with both options named', async () => {
+test('float32Cache with weightCacheDir null or with quantization is refused with the options named', async () => {
   await assert.rejects(loadGemma2(fixturePath(fixture, 'component'), { float32Cache: true, weightCacheDir: null }), /float32Cache.*weightCacheDir/);
+  await assert.rejects(loadGemma2(fixturePath(fixture, 'component'), { float32Cache: true, quantization: 'int8' }), /float32Cache and quantization 'int8' exclude each other/);
 });
 
 test('default cache folders: beside the checkpoint, then $XDG_CACHE_HOME/sana-ts or ~/.cache/sana-ts', () => {

@@ -122,6 +122,9 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
     binder.finish(`Gemma2Model (${dir})`);
     return graph;
   };
+  if (options.float32Cache && quantization !== 'none') {
+    throw new Error(`loadGemma2: options float32Cache and quantization '${quantization}' exclude each other`);
+  }
   const dirs = options.weightCacheDir === undefined || options.weightCacheDir === null ? defaultWeightCacheDirs(dir) : [options.weightCacheDir];
   if (quantization === 'none' && options.float32Cache) {
     if (options.weightCacheDir === null) throw new Error('loadGemma2: option float32Cache needs a weight cache folder (weightCacheDir is null)');
