@@ -110,6 +110,7 @@ test('bad arguments: each gets a clear message, exit code 2 and no output file',
   expectBad([prompt, '--model', model, '--guidance=-1', '--no-binning', '--width', '64', '--height', '64', ...o], /guidance must be a number >= 0, got -1/, dir);
   expectBad([prompt, '--model', model, '--sampler', 'ddim', ...o], /--sampler: expected dpm or euler/, dir);
   expectBad([prompt, '--model', model, '--seed', 'abc', ...o], /--seed: expected an integer/, dir);
+  expectBad([prompt, '--model', model, '--text-quantization', 'int2', ...o], /--text-quantization: expected none, int8 or int4/, dir);
   expectBad([prompt, '--model', path.join(dir, 'nope'), ...o], /no such folder/, dir);
   expectBad([prompt, '--model', dir, ...o], /missing model_index.json/, dir);
   expectBad([prompt, '--model', model, '-o', '/nonexistent-dir/x.png'], /--output: cannot write into \/nonexistent-dir/);

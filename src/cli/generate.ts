@@ -33,6 +33,9 @@ Options:
   --flow-shift S             override the scheduler's flow_shift
   --num-images N             images per prompt (default 1)
   --max-sequence-length N    caption tokens kept (default 300)
+  --text-quantization Q      text encoder linear layers: none (default), int8 or int4 (weight-only; cached
+                             next to the weights after the first load)
+  --vae-tiling               decode in 512 px tiles (bounded memory for large images)
   --threads N                CPU threads (default: all cores)
   --quiet                    no progress output
   --json                     print a machine-readable record on stdout
@@ -90,6 +93,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
       'num-images': { type: 'string' },
       'max-sequence-length': { type: 'string' },
       threads: { type: 'string' },
+      'text-quantization': { type: 'string' },
+      'vae-tiling': { type: 'boolean' },
       quiet: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -133,10 +138,18 @@ export async function generateCommand(argv: string[]): Promise<void> {
       values['max-sequence-length'] === undefined ? undefined : parseNumber(values['max-sequence-length'], '--max-sequence-length'),
   };
   const threads = values.threads === undefined ? undefined : parsePositiveInt(values.threads, '--threads');
+  const textQuantization = values['text-quantization'] ?? 'none';
+  if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
+    throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);
+  }
   if (values.output) checkWritable(values.output);
 
   const progress = createProgress(process.stderr, Boolean(values.quiet));
-  const { pipeline, modelName } = await loadSanaPipeline(values.model, { threads });
+  const { pipeline, modelName } = await loadSanaPipeline(values.model, {
+    threads,
+    textQuantization,
+    vaeTiling: values['vae-tiling'] ? true : undefined,
+  });
   let result: PipelineResult;
   try {
     const run = pipeline.generate(req);
