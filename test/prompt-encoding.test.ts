@@ -71,7 +71,8 @@ test('e2e fixture: text encoder outputs and the caption embeddings/mask the tran
     const ref = fixtureTensor(fixture, 'intermediates', `${which}.last_hidden_state`);
     assertClose(out.lastHiddenState, ref, defaultTolerance(ref), `${which}.last_hidden_state`);
   }
-  const enc = await encodePrompts(prompt.prompt, { negative: prompt.negative_prompt, maxSequenceLength: prompt.max_sequence_length }, tok, encoder);
+  const base = { negative: prompt.negative_prompt, maxSequenceLength: prompt.max_sequence_length };
+  const enc = await encodePrompts(prompt.prompt, { ...base, trimPadding: false }, tok, encoder);
   // transformer_in.* hold the CFG batch [negative; prompt]
   const states = fixtureTensor(fixture, 'intermediates', 'transformer_in.encoder_hidden_states');
   const masks = fixtureTensor(fixture, 'intermediates', 'transformer_in.encoder_attention_mask');
@@ -81,6 +82,21 @@ test('e2e fixture: text encoder outputs and the caption embeddings/mask the tran
   assertClose(enc.negativePromptEmbeds, negRef, defaultTolerance(negRef), 'negative_prompt_embeds');
   assertClose(enc.promptEmbeds, posRef, defaultTolerance(posRef), 'prompt_embeds');
   assert.deepEqual([...ints(enc.negativePromptAttentionMask), ...ints(enc.promptAttentionMask)], ints(masks));
+
+  // trimmed (the default; positive and negative in one run): the same values at every unmasked position
+  const trimmed = await encodePrompts(prompt.prompt, base, tok, encoder);
+  for (const [got, ref, mask] of [
+    [trimmed.promptEmbeds, posRef, trimmed.promptAttentionMask],
+    [trimmed.negativePromptEmbeds, negRef, trimmed.negativePromptAttentionMask],
+  ] as const) {
+    const m = ints(mask);
+    const keep = (v: Float32Array, pad: number) => Array.from(v, (x, i) => (m[Math.floor(i / 32)] === 1 ? x : pad));
+    assertClose(keep(got.data, 0), keep(ref.data as Float32Array, 0), defaultTolerance(ref), 'trimmed, unmasked positions');
+  }
+  // the longer (positive) prompt sets where the run stops: its padding positions are all zeros
+  const pm = ints(trimmed.promptAttentionMask);
+  assert.ok(Array.from(trimmed.promptEmbeds.data).every((x, i) => pm[Math.floor(i / 32)] === 1 || x === 0), 'zeros at padding');
+  assert.deepEqual([...ints(trimmed.negativePromptAttentionMask), ...ints(trimmed.promptAttentionMask)], ints(masks));
   await encoder.release();
 });
 
