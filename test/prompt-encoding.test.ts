@@ -83,7 +83,7 @@ test('e2e fixture: text encoder outputs and the caption embeddings/mask the tran
   assertClose(enc.promptEmbeds, posRef, defaultTolerance(posRef), 'prompt_embeds');
   assert.deepEqual([...ints(enc.negativePromptAttentionMask), ...ints(enc.promptAttentionMask)], ints(masks));
 
-  // trimmed (the default; positive and negative in one run): the same values at every unmasked position
+  // trimmed (the default): the same values at every unmasked position, zeros at the padding
   const trimmed = await encodePrompts(prompt.prompt, base, tok, encoder);
   for (const [got, ref, mask] of [
     [trimmed.promptEmbeds, posRef, trimmed.promptAttentionMask],
@@ -93,9 +93,13 @@ test('e2e fixture: text encoder outputs and the caption embeddings/mask the tran
     const keep = (v: Float32Array, pad: number) => Array.from(v, (x, i) => (m[Math.floor(i / 32)] === 1 ? x : pad));
     assertClose(keep(got.data, 0), keep(ref.data as Float32Array, 0), defaultTolerance(ref), 'trimmed, unmasked positions');
   }
-  // the longer (positive) prompt sets where the run stops: its padding positions are all zeros
-  const pm = ints(trimmed.promptAttentionMask);
-  assert.ok(Array.from(trimmed.promptEmbeds.data).every((x, i) => pm[Math.floor(i / 32)] === 1 || x === 0), 'zeros at padding');
+  for (const [got, mask] of [
+    [trimmed.promptEmbeds, trimmed.promptAttentionMask],
+    [trimmed.negativePromptEmbeds, trimmed.negativePromptAttentionMask],
+  ] as const) {
+    const m = ints(mask);
+    assert.ok(Array.from(got.data).every((x, i) => m[Math.floor(i / 32)] === 1 || x === 0), 'zeros at padding positions');
+  }
   assert.deepEqual([...ints(trimmed.negativePromptAttentionMask), ...ints(trimmed.promptAttentionMask)], ints(masks));
   await encoder.release();
 });

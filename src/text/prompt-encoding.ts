@@ -36,8 +36,7 @@ export interface EncodePromptsOptions {
    * is causal, so real tokens' states do not depend on the padding after them, and the transformer gives padding
    * positions a softmax weight of exactly 0 (additive -10000 bias) when each embedding comes with its own mask.
    * The 'nvlabs' dialect applies the positive mask to the null embedding, so its padding states matter there.
-   * Saves most of the work (a short prompt is ~10 tokens of 300, the empty negative prompt 1), and lets the positive
-   * and negative prompts share one encoder run.
+   * Saves most of the work: a short prompt is ~10 tokens of 300 (plus the instruction), the empty negative prompt 1.
    */
   trimPadding?: boolean;
   /** Called with each warning (also returned in `warnings`). */
@@ -155,9 +154,9 @@ export async function encodePrompts(
   const { prompt, negative, selectIndex } = prepared;
   const nvlabs = options.dialect === 'nvlabs';
   const trim = options.trimPadding ?? !nvlabs;
-  const [positiveStates, negativeStates] = trim
-    ? await encodeTogether(textEncoder, [prompt, negative])
-    : [await encodeFull(textEncoder, prompt), await encodeFull(textEncoder, negative)];
+  // Separate runs: stacked, the 1-token empty negative prompt would be padded to the instruction's length.
+  const positiveStates = await encodeStates(textEncoder, prompt, trim);
+  const negativeStates = await encodeStates(textEncoder, negative, trim);
   const promptEmbeds = selectPositions(positiveStates, selectIndex);
   const promptAttentionMask = selectPositions(prompt.attentionMask, selectIndex);
   return {
@@ -171,48 +170,26 @@ export async function encodePrompts(
   };
 }
 
-async function encodeFull(encoder: TextEncoderLike, batch: TokenizedBatch): Promise<HostTensor<'float32'>> {
-  return asFloat32((await encoder.encode(batch.inputIds, batch.attentionMask)).lastHiddenState);
-}
-
-/**
- * Last hidden states of several right-padded batches in ONE encoder run (one pass over the weights): every row is
- * cut after the last real token of all rows, the rows are stacked, and each batch gets back its own [B, T, hidden]
- * with zeros after that point (see `trimPadding`).
- */
-async function encodeTogether(encoder: TextEncoderLike, batches: readonly TokenizedBatch[]): Promise<HostTensor<'float32'>[]> {
-  let keep = 1;
-  let rows = 0;
-  for (const { attentionMask: m } of batches) {
-    const t = m.shape[1];
-    for (let i = 0; i < m.size; i++) if (m.data[i] !== 0n) keep = Math.max(keep, (i % t) + 1);
-    rows += m.shape[0];
+/** Last hidden states [B, T, hidden]; with `trim`, computed up to the batch's last real token, zeros after it. */
+async function encodeStates(encoder: TextEncoderLike, batch: TokenizedBatch, trim: boolean): Promise<HostTensor<'float32'>> {
+  const { inputIds, attentionMask } = batch;
+  const [b, t] = inputIds.shape;
+  let keep = t;
+  if (trim) {
+    keep = 1;
+    for (let i = 0; i < b * t; i++) if (attentionMask.data[i] !== 0n) keep = Math.max(keep, (i % t) + 1);
   }
-  const ids = new BigInt64Array(rows * keep); // pad value 0 where a batch is shorter than `keep`
-  const mask = new BigInt64Array(rows * keep);
-  let r = 0;
-  for (const { inputIds, attentionMask } of batches) {
-    const [b, t] = inputIds.shape;
-    const n = Math.min(keep, t);
-    for (let i = 0; i < b; i++, r++) {
-      ids.set(inputIds.data.subarray(i * t, i * t + n), r * keep);
-      mask.set(attentionMask.data.subarray(i * t, i * t + n), r * keep);
-    }
-  }
-  const states = asFloat32(
-    (await encoder.encode(new HostTensor('int64', [rows, keep], ids), new HostTensor('int64', [rows, keep], mask))).lastHiddenState,
-  ); // [rows, keep, hidden]
+  if (keep === t) return asFloat32((await encoder.encode(inputIds, attentionMask)).lastHiddenState);
+  const head = (x: HostTensor<'int64'>) => {
+    const out = new BigInt64Array(b * keep);
+    for (let r = 0; r < b; r++) out.set(x.data.subarray(r * t, r * t + keep), r * keep);
+    return new HostTensor('int64', [b, keep], out); // [B, keep]
+  };
+  const states = asFloat32((await encoder.encode(head(inputIds), head(attentionMask))).lastHiddenState); // [B, keep, hidden]
   const hidden = states.shape[2];
-  const out: HostTensor<'float32'>[] = [];
-  r = 0;
-  for (const { inputIds } of batches) {
-    const [b, t] = inputIds.shape;
-    const n = Math.min(keep, t);
-    const full = new Float32Array(b * t * hidden);
-    for (let i = 0; i < b; i++, r++) full.set(states.data.subarray(r * keep * hidden, (r * keep + n) * hidden), i * t * hidden);
-    out.push(HostTensor.float32([b, t, hidden], full)); // [B, T, hidden], zeros after the last real token
-  }
-  return out;
+  const full = new Float32Array(b * t * hidden);
+  for (let r = 0; r < b; r++) full.set(states.data.subarray(r * keep * hidden, (r + 1) * keep * hidden), r * t * hidden);
+  return HostTensor.float32([b, t, hidden], full); // [B, T, hidden], zeros after the last real token
 }
 
 function asFloat32(t: HostTensor): HostTensor<'float32'> {
