@@ -20,6 +20,7 @@ import { DcaeConfig, parseDcaeConfig } from '../src/models/dcae/config.js';
 import { buildDecoder } from '../src/models/dcae/decoder.js';
 import { loadDcae } from '../src/models/dcae/model.js';
 import { DEFAULT_TILING } from '../src/models/dcae/tiling.js';
+import { arg, rng } from './common.js';
 
 const ROOFLINE_GFLOPS = 450;
 
@@ -46,22 +47,7 @@ const F32C32 = {
   scaling_factor: 0.41407,
 };
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
-/** mulberry32: small, fast, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Records the name and shape of every weight the graph code asks for (the decoder's state dict). */
 class ShapeRecorder extends WeightBinder {

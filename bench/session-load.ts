@@ -16,14 +16,10 @@ import { WeightStore } from '../src/io/weights.js';
 import { WeightBinder } from '../src/nn/weight-binder.js';
 import { compileGraph } from '../src/runtime/compile.js';
 import { nodeBackend } from '../src/runtime/node-backend.js';
-import { benchCache, fillRandom, peakRssMiB, timeMs } from './common.js';
+import { benchCache, fillRandom, peakRssMiB, timeMs, arg } from './common.js';
 
 const D = 4608; // each layer's weight is [D, D] fp32 = 81 MiB
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 
 const LAYERS = Number(arg('layers', '36'));
 const weightName = (i: number) => `layers.${i}.weight`;

@@ -27,11 +27,8 @@ import { compileGraph } from '../src/runtime/compile.js';
 import { nodeBackend } from '../src/runtime/node-backend.js';
 import { GEMMA2_2B } from '../src/models/gemma2/config.js';
 import { Gemma2LoadOptions, loadGemma2 } from '../src/models/gemma2/loader.js';
+import { arg } from './common.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { HostTensor } from '../src/io/host-tensor.js';
 import { SanaTransformerConfig, parseSanaTransformerConfig, sanaDims } from '../src/models/sana/config.js';
 import { SanaTransformer } from '../src/models/sana/transformer.js';
+import { arg, rng } from './common.js';
 
 const ROOFLINE_GFLOPS = 450;
 const CAPTION_TOKENS = 300;
@@ -41,22 +42,7 @@ const SANA_600M = {
   qk_norm: null,
 };
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
-/** mulberry32: small, fast, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every tensor name and shape of the diffusers state dict for this config. */
 function stateDictShapes(c: SanaTransformerConfig): Map<string, number[]> {
