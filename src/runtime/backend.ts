@@ -17,6 +17,11 @@ export interface SessionOptions {
   prepack?: boolean;
   /** Keep casts of fp16/bf16 weights lazy (no fp32 copy at load); ConstantFolding is disabled. */
   noConstantFolding?: boolean;
+  /**
+   * ORT's CPU memory arena (default on). Off returns freed buffers to the system at once, which lowers the peak of
+   * graphs that materialise many large temporaries (e.g. weights cast from 16 bits at run time).
+   */
+  memoryArena?: boolean;
   /** Write an ORT profile (JSON) with this file prefix. */
   profilePrefix?: string;
 }

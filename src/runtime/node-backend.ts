@@ -22,6 +22,7 @@ export function ortSessionOptions(options: SessionOptions, externalDataFolder?: 
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: options.optimization ?? 'all',
+    enableCpuMemArena: options.memoryArena ?? true,
     enableProfiling: options.profilePrefix !== undefined,
     profileFilePrefix: options.profilePrefix,
     extra,
