@@ -2,7 +2,7 @@
 // point into safetensors files), graph inputs and outputs. Op builders in ./ops create nodes through `Graph.node`,
 // after checking shapes and dtypes themselves; emission to ONNX lives in ./onnx-emit.ts.
 
-import { DType, HostTensor, elementCount } from '../io/host-tensor.js';
+import { BYTES_PER_ELEMENT, DType, HostTensor, elementCount } from '../io/host-tensor.js';
 import { Shape, formatShape } from './shape.js';
 
 export type AttrValue = number | string | number[] | string[] | { float: number } | { floats: number[] } | HostTensor;
@@ -133,8 +133,8 @@ export class Graph {
   /** A weight whose bytes stay in a file; ONNX Runtime maps or reads them at session creation. */
   external(name: string, dtype: DType, shape: readonly number[], data: ExternalData): Tensor {
     const expected = elementCount(shape);
-    if (data.length !== expected * bytesPer(dtype)) {
-      throw new Error(`external weight "${name}": ${dtype}${formatShape(shape)} needs ${expected * bytesPer(dtype)} bytes, got ${data.length}`);
+    if (data.length !== expected * BYTES_PER_ELEMENT[dtype]) {
+      throw new Error(`external weight "${name}": ${dtype}${formatShape(shape)} needs ${expected * BYTES_PER_ELEMENT[dtype]} bytes, got ${data.length}`);
     }
     const uname = this.uniqueName(name);
     this.initializers.push({ name: uname, dtype, shape: [...shape], external: data });
@@ -202,9 +202,6 @@ export class Graph {
   }
 }
 
-function bytesPer(dtype: DType): number {
-  return { float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 }[dtype];
-}
 
 function constantKey(value: HostTensor): string | undefined {
   if (value.size > 64) return undefined;

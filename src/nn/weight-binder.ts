@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { Graph, Tensor } from '../graph/graph.js';
 import { cast } from '../graph/ops/shape-ops.js';
-import { DType, HostTensor } from '../io/host-tensor.js';
+import { BYTES_PER_ELEMENT, DType, HostTensor, elementCount } from '../io/host-tensor.js';
 import { realWeightPath } from '../io/safetensors.js';
 import { WeightLocation, WeightStore } from '../io/weights.js';
 
@@ -153,7 +153,7 @@ export class WeightBinder {
   }
 
   private placeholder(name: string, shape: readonly number[]): Tensor {
-    const n = shape.reduce((p, d) => p * d, 1);
-    return this.graph.external(`missing.${name}`, this.computeDtype, shape, { location: 'missing', offset: 0, length: n * 4 });
+    const length = elementCount(shape) * BYTES_PER_ELEMENT[this.computeDtype];
+    return this.graph.external(`missing.${name}`, this.computeDtype, shape, { location: 'missing', offset: 0, length });
   }
 }

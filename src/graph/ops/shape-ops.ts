@@ -3,6 +3,7 @@
 
 import { DType } from '../../io/host-tensor.js';
 import { Graph, Tensor } from '../graph.js';
+import { ONNX_DTYPE } from '../onnx-emit.js';
 import { Dim, Shape, divDimLabel, formatShape, mulDimLabels, normalizeAxis, unifyDims } from '../shape.js';
 import { describe, expectDtype, expectSameDtype, scalarLike } from './check.js';
 
@@ -176,8 +177,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0, mode: 'consta
 
 export function cast(x: Tensor, to: DType): Tensor {
   if (x.dtype === to) return x;
-  const code = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, bfloat16: 16 }[to];
-  return x.graph.node1('Cast', [x], to, x.shape, { to: code });
+  return x.graph.node1('Cast', [x], to, x.shape, { to: ONNX_DTYPE[to] });
 }
 
 /** Broadcast x to `dims` (numbers or run-time SymDims). */
