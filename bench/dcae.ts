@@ -6,6 +6,9 @@
 // --size N decodes an N x N image (latent N/32); --tiled 1 uses diffusers' tiled decode (512 px tiles, stride
 // 448). Run one case per process: peak RSS (process.resourceUsage().maxRSS) covers the whole process. The
 // decoder weights (637 MB fp32) are written once to .bench-cache/dcae-f32c32/ (gitignored) and memory-mapped.
+//
+// Compare with bench/reference/dcae_torch.py (diffusers' decoder in plain PyTorch) run right before or after on the
+// same machine: the host's speed drifts by tens of percent between hours, so only back-to-back ratios mean much.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
