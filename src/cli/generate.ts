@@ -13,7 +13,8 @@ import { PipelineResult } from '../pipeline/sana-pipeline.js';
 import { normaliseSeed } from '../pipeline/torch-rng.js';
 import { UsageError } from './errors.js';
 import { createProgress, formatSeconds } from './progress.js';
-import { parsePositiveInt } from './run.js';
+import { parseNumber, parsePositiveInt } from './arg-values.js';
+import { parseTilingFlags } from './tiling-flags.js';
 
 export const GENERATE_HELP = `Usage: sana generate "PROMPT" ["PROMPT" ...] --model DIR|REPO_ID [options]
 
@@ -35,18 +36,16 @@ Options:
   --max-sequence-length N    caption tokens kept (default 300)
   --text-quantization Q      text encoder linear layers: none (default), int8 or int4 (weight-only; cached
                              next to the weights after the first load)
-  --vae-tiling               decode in 512 px tiles (bounded memory for large images)
+  --vae-tiling               decode in 512 px tiles every 448 px, blended as diffusers does (bounded memory
+                             for large images)
+  --vae-tile-size N          decode in N x N px tiles instead (a multiple of 32; implies --vae-tiling)
+  --vae-tile-stride S        distance between tiles in px (default: 7/8 of the tile size)
   --threads N                CPU threads (default: all cores)
   --quiet                    no progress output
   --json                     print a machine-readable record on stdout
   -h, --help                 show this help
 `;
 
-function parseNumber(v: string, flag: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag}: expected a number, got "${v}"`);
-  return n;
-}
 
 function outputPaths(output: string, count: number): string[] {
   if (count === 1) return [output];
@@ -95,6 +94,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
       threads: { type: 'string' },
       'text-quantization': { type: 'string' },
       'vae-tiling': { type: 'boolean' },
+      'vae-tile-size': { type: 'string' },
+      'vae-tile-stride': { type: 'string' },
       quiet: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -142,13 +143,14 @@ export async function generateCommand(argv: string[]): Promise<void> {
   if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
     throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);
   }
+  const vaeTiles = parseTilingFlags(values['vae-tile-size'], values['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   if (values.output) checkWritable(values.output);
 
   const progress = createProgress(process.stderr, Boolean(values.quiet));
   const { pipeline, modelName } = await loadSanaPipeline(values.model, {
     threads,
     textQuantization,
-    vaeTiling: values['vae-tiling'] ? true : undefined,
+    vaeTiling: vaeTiles ?? (values['vae-tiling'] ? true : undefined),
   });
   let result: PipelineResult;
   try {

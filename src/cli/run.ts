@@ -7,7 +7,10 @@ import { parseArgs } from 'node:util';
 import { HostTensor } from '../io/host-tensor.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { COMPONENT_NAMES, componentLoader, isComponentName } from '../models/registry.js';
+import { DcaeLoadOptions } from '../models/dcae/model.js';
 import { UsageError } from './errors.js';
+import { parseTilingFlags } from './tiling-flags.js';
+import { parsePositiveInt } from './arg-values.js';
 
 export const RUN_HELP = `Usage: sana run <component> --component DIR --inputs IN.safetensors --output OUT.safetensors [options]
 
@@ -27,6 +30,9 @@ Options:
   --output FILE       safetensors file to write (written atomically)
   --threads N         CPU threads (default: all cores)
   --variant NAME      weight variant to prefer: fp16 or bf16 (default: plain file first)
+  --tile N            vae-encode / vae-decode: run in N x N pixel tiles blended as diffusers does (bounded memory
+                      for large images; N a multiple of 32)
+  --tile-stride S     distance between tiles in pixels (default: 7/8 of the tile, e.g. 448 for 512)
   -h, --help          show this help
 `;
 
@@ -40,6 +46,8 @@ export async function runCommand(argv: string[]): Promise<void> {
       output: { type: 'string' },
       threads: { type: 'string' },
       variant: { type: 'string' },
+      tile: { type: 'string' },
+      'tile-stride': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -55,6 +63,8 @@ export async function runCommand(argv: string[]): Promise<void> {
   const inputsFile = requireOption(values.inputs, '--inputs IN.safetensors');
   const outputFile = requireOption(values.output, '--output OUT.safetensors');
   const threads = values.threads === undefined ? undefined : parsePositiveInt(values.threads, '--threads');
+  const tiling = parseTilingFlags(values.tile, values['tile-stride'], '--tile', '--tile-stride');
+  if (tiling && name !== 'vae-encode' && name !== 'vae-decode') throw new UsageError(`--tile applies to vae-encode and vae-decode, not ${name}`);
 
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--component: ${dir} is not a folder`);
   if (!fs.existsSync(path.join(dir, 'config.json'))) throw new UsageError(`--component: ${dir} has no config.json`);
@@ -65,7 +75,8 @@ export async function runCommand(argv: string[]): Promise<void> {
   const loader = componentLoader(name);
 
   const inputs = Object.fromEntries(readSafetensors(inputsFile)) as Record<string, HostTensor>;
-  const runner = await loader(dir, { threads, variant: values.variant });
+  const options: DcaeLoadOptions = { threads, variant: values.variant, tiling };
+  const runner = await loader(dir, options);
   try {
     const missing = runner.inputNames.filter((n) => !(n in inputs));
     if (missing.length) {
@@ -87,8 +98,3 @@ function requireOption(v: string | undefined, what: string): string {
   return v;
 }
 
-export function parsePositiveInt(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: expected a positive integer, got "${v}"`);
-  return n;
-}
