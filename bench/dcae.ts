@@ -1,7 +1,7 @@
 // Benchmark: DC-AE f32c32 (dc-ae-f32c32-sana-1.x, SANA.md §3.1) decode with seeded random weights.
 //
 //   npx tsc -p . && node dist/bench/dcae.js [--size 512] [--runs 3] [--tiled 0] [--prepack 1] [--threads 2]
-//                                           [--profile <prefix>]
+//                                           [--profile <prefix>] [--torch 1]
 //
 // --size N decodes an N x N image (latent N/32); --tiled 1 uses diffusers' tiled decode (512 px tiles, stride
 // 448). Run one case per process: peak RSS (process.resourceUsage().maxRSS) covers the whole process. The
@@ -9,7 +9,10 @@
 //
 // Compare with bench/reference/dcae_torch.py (diffusers' decoder in plain PyTorch) run right before or after on the
 // same machine: the host's speed drifts by tens of percent between hours, so only back-to-back ratios mean much.
+// --torch 1 does that: after our runs it times the reference with the same size, runs and threads (Debian's
+// python3-torch, /usr/bin/python3) and prints the speed-up.
 
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -217,6 +220,26 @@ async function main(): Promise<void> {
       peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     }),
   );
+  if (arg('torch', '0') === '1') {
+    if (tiled) throw new Error('--torch 1 compares untiled decodes only');
+    const torchS = torchReferenceSeconds(size, runs, threads);
+    console.log(JSON.stringify({ case: `decode ${size}px`, torchMedianS: +torchS.toFixed(2), oursMedianS: +median.toFixed(2), speedup: +(torchS / median).toFixed(2) }));
+  }
+}
+
+/** Times bench/reference/dcae_torch.py with the same settings; returns its median seconds. */
+function torchReferenceSeconds(size: number, runs: number, threads: number): number {
+  const env = { ...process.env };
+  // Debian's torch links OpenBLAS, which rejects the core-type overrides some images set.
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const script = path.resolve('bench', 'reference', 'dcae_torch.py');
+  const args = [script, '--bench', String(size), '--runs', String(Math.max(runs, 1)), '--threads', String(threads)];
+  const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', env });
+  if (r.status !== 0) throw new Error(`PyTorch reference failed (exit ${r.status}): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
+  const lines = r.stdout.trim().split('\n');
+  console.log(`  PyTorch: ${lines[0]}`);
+  return (JSON.parse(lines[lines.length - 1]) as { median_s: number }).median_s;
 }
 
 main().catch((e) => {
