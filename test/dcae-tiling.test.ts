@@ -45,8 +45,10 @@ describe('DC-AE tile blending (hand-derived)', () => {
     //   T11 after blend_v(T01): rows [1, 1.5], [2.5, 2.75]; after blend_h(T10): rows [1, 1.25], [2, 2.375]
     const plan: TilePlan = { tileIn: [3, 3], strideIn: [2, 2], blend: [2, 2], keep: [2, 2], outSize: [4, 4] };
     let calls = 0;
-    const out = await runTiled(constant(4, 4, 0), plan, async (tile) => constant(tile.shape[2], tile.shape[3], ++calls));
+    const progress: Array<[number, number]> = [];
+    const out = await runTiled(constant(4, 4, 0), plan, async (tile) => constant(tile.shape[2], tile.shape[3], ++calls), (done, total) => progress.push([done, total]));
     assert.equal(calls, 4);
+    assert.deepEqual(progress, [[1, 4], [2, 4], [3, 4], [4, 4]]);
     assert.deepEqual(rowsOf(out), [
       [1, 1, 1, 1.5],
       [1, 1, 1, 1.5],

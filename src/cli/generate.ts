@@ -156,6 +156,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
   try {
     const run = pipeline.generate(req);
     let stepTotal = 0;
+    let tileTotal = 0;
     for (;;) {
       const ev = await run.next();
       if (ev.done) {
@@ -165,7 +166,10 @@ export async function generateCommand(argv: string[]): Promise<void> {
       const e = ev.value;
       if (e.type === 'stage') progress.stage({ encode: 'encoding prompts', denoise: 'denoising', decode: 'decoding' }[e.stage]);
       else if (e.type === 'warning') progress.warn(e.message);
-      else {
+      else if (e.type === 'tile') {
+        tileTotal += e.seconds;
+        progress.step(e.tile, e.total, e.seconds, tileTotal, 'tile');
+      } else {
         stepTotal += e.seconds;
         progress.step(e.step, e.total, e.seconds, stepTotal);
       }

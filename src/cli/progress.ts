@@ -2,7 +2,8 @@
 
 export interface ProgressSink {
   stage(text: string): void;
-  step(step: number, total: number, seconds: number, elapsedSteps: number): void;
+  /** `done` of `total` units (denoising steps, decode tiles); `elapsed` = seconds over the units so far. */
+  step(done: number, total: number, seconds: number, elapsed: number, unit?: 'step' | 'tile'): void;
   warn(text: string): void;
   done(): void;
 }
@@ -26,10 +27,10 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
       clearBar();
       stream.write(`${text}\n`);
     },
-    step(step, total, seconds, elapsed) {
+    step(step, total, seconds, elapsed, unit = 'step') {
       const perStep = elapsed / step;
       const eta = perStep * (total - step);
-      const text = `step ${step}/${total}  ${perStep.toFixed(2)} s/step  ETA ${formatSeconds(eta)}`;
+      const text = `${unit} ${step}/${total}  ${perStep.toFixed(2)} s/${unit}  ETA ${formatSeconds(eta)}`;
       if (live) {
         const width = 24;
         const filled = Math.round((step / total) * width);
@@ -37,7 +38,7 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
         barShown = true;
         if (step === total) clearBar();
       } else {
-        stream.write(`${text} (this step ${seconds.toFixed(2)} s)\n`);
+        stream.write(`${text} (this ${unit} ${seconds.toFixed(2)} s)\n`);
       }
     },
     warn(text) {

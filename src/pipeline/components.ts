@@ -139,7 +139,7 @@ function dcaeDecoder(dcae: Dcae): LatentDecoder {
   return {
     latentChannels: dcae.config.latentChannels,
     scalingFactor: dcae.config.scalingFactor,
-    decode: async (latents) => (await dcae.decode(latents)) as HostTensor<'float32'>,
+    decode: async (latents, onTile) => (await dcae.decode(latents, onTile)) as HostTensor<'float32'>,
     release: () => dcae.release(),
   };
 }

@@ -44,7 +44,10 @@ export interface CaptionCache {
 export interface LatentDecoder {
   readonly latentChannels: number;
   readonly scalingFactor: number;
-  /** [B, C, h, w] unscaled latents -> [B, 3, 32h, 32w] images in about [-1, 1]. */
-  decode(latents: HostTensor<'float32'>): Promise<HostTensor<'float32'>>;
+  /**
+   * [B, C, h, w] unscaled latents -> [B, 3, 32h, 32w] images in about [-1, 1]. A tiled decoder calls `onTile` after
+   * each tile.
+   */
+  decode(latents: HostTensor<'float32'>, onTile?: (done: number, total: number) => void): Promise<HostTensor<'float32'>>;
   release(): Promise<void>;
 }

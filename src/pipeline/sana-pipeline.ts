@@ -11,6 +11,7 @@ import { Denoiser, EncodedPrompts, LatentDecoder, PromptEncoder } from './ports.
 import { GenerateRequest, RequestError, ResolvedRequest, resolveRequest } from './request.js';
 import { binResolution, resizeAndCrop } from './resolution.js';
 import { denormalize } from './postprocess.js';
+import { reportWhileRunning } from './progress-events.js';
 import { randnTensor } from './torch-rng.js';
 
 /** How the pipeline gets its components; configs are known up front, weights are loaded on demand. */
@@ -43,7 +44,9 @@ export type PipelineStage = 'encode' | 'denoise' | 'decode';
 export type PipelineEvent =
   | { type: 'stage'; stage: PipelineStage }
   | { type: 'warning'; message: string }
-  | { type: 'step'; step: number; total: number; timestep: number; seconds: number; latents: HostTensor<'float32'> };
+  | { type: 'step'; step: number; total: number; timestep: number; seconds: number; latents: HostTensor<'float32'> }
+  /** A tiled decode finished tile `tile` of `total` (`seconds` for this tile). */
+  | { type: 'tile'; tile: number; total: number; seconds: number };
 
 export interface PipelineTimings {
   /** Seconds spent loading each component (included in the stage times below). */
@@ -158,7 +161,14 @@ export class SanaPipeline {
     try {
       const scale = Math.fround(vae.scalingFactor);
       const scaled = HostTensor.float32(latents.shape, latents.data.map((v) => v / scale));
-      decoded = await decoder.decode(scaled);
+      let tileStart = now();
+      decoded = yield* reportWhileRunning<PipelineEvent, HostTensor<'float32'>>((report) =>
+        decoder.decode(scaled, (tile, total) => {
+          const t = now();
+          report({ type: 'tile', tile, total, seconds: t - tileStart });
+          tileStart = t;
+        }),
+      );
     } finally {
       await this.done('decoder');
     }

@@ -14,7 +14,7 @@ import { LoadOptions } from '../component.js';
 import { DcaeConfig, readDcaeConfig } from './config.js';
 import { buildDecoder } from './decoder.js';
 import { buildEncoder } from './encoder.js';
-import { DcaeTiling, decodePlan, encodePlan, resolveTiling, runTiled } from './tiling.js';
+import { DcaeTiling, TileProgress, decodePlan, encodePlan, resolveTiling, runTiled } from './tiling.js';
 
 export type DcaePart = 'encoder' | 'decoder';
 
@@ -61,23 +61,25 @@ export class Dcae {
   }
 
   /** image [B, in, H, W] in [-1, 1], H and W multiples of the compression ratio -> latent (not scaled). */
-  async encode(image: HostTensor): Promise<HostTensor> {
+  async encode(image: HostTensor, onTile?: TileProgress): Promise<HostTensor> {
     const r = this.config.spatialCompressionRatio;
     checkInput('image', image, this.config.inChannels, r, `[B, ${this.config.inChannels}, H, W] with H and W multiples of ${r}`);
     const t = this.tiling;
     if (t && (image.shape[2] > t.tileHeight || image.shape[3] > t.tileWidth)) {
-      return runTiled(image, encodePlan(t, r, image.shape[2], image.shape[3]), async (tile) => (await this.runEncoder(tile)).latent);
+      const plan = encodePlan(t, r, image.shape[2], image.shape[3]);
+      return runTiled(image, plan, async (tile) => (await this.runEncoder(tile)).latent, onTile);
     }
     return (await this.runEncoder(image)).latent;
   }
 
   /** latent [B, latent, h, w] (unscaled) -> sample [B, in, r*h, r*w], not clamped. */
-  async decode(latent: HostTensor): Promise<HostTensor> {
+  async decode(latent: HostTensor, onTile?: TileProgress): Promise<HostTensor> {
     checkInput('latent', latent, this.config.latentChannels, 1, `[B, ${this.config.latentChannels}, h, w]`);
     const t = this.tiling;
     const r = this.config.spatialCompressionRatio;
     if (t && (latent.shape[2] > t.tileHeight / r || latent.shape[3] > t.tileWidth / r)) {
-      return runTiled(latent, decodePlan(t, r, latent.shape[2], latent.shape[3]), async (tile) => (await this.runDecoder(tile)).sample);
+      const plan = decodePlan(t, r, latent.shape[2], latent.shape[3]);
+      return runTiled(latent, plan, async (tile) => (await this.runDecoder(tile)).sample, onTile);
     }
     return (await this.runDecoder(latent)).sample;
   }

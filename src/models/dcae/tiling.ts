@@ -63,11 +63,21 @@ export function encodePlan(t: DcaeTiling, ratio: number, imageH: number, imageW:
   };
 }
 
+/** Called after each tile with the number of tiles done and the total (large decodes take minutes). */
+export type TileProgress = (done: number, total: number) => void;
+
 /** Runs `model` on each tile of x [B, C, H, W] in row-major order and assembles the blended result. */
-export async function runTiled(x: HostTensor, plan: TilePlan, model: (tile: HostTensor) => Promise<HostTensor>): Promise<HostTensor> {
+export async function runTiled(
+  x: HostTensor,
+  plan: TilePlan,
+  model: (tile: HostTensor) => Promise<HostTensor>,
+  onTile?: TileProgress,
+): Promise<HostTensor> {
   const [, , height, width] = x.shape;
   const rowStarts = starts(height, plan.strideIn[0]);
   const colStarts = starts(width, plan.strideIn[1]);
+  const total = rowStarts.length * colStarts.length;
+  let done = 0;
   let out: HostTensor<'float32'> | undefined;
   let above: HostTensor[] = [];
   let y = 0;
@@ -85,6 +95,7 @@ export async function runTiled(x: HostTensor, plan: TilePlan, model: (tile: Host
       keptH = Math.min(th, plan.keep[0]);
       paste(out, tile, y, x0, keptH, Math.min(tw, plan.keep[1]));
       x0 += Math.min(tw, plan.keep[1]);
+      onTile?.(++done, total);
     }
     above = row;
     y += keptH;
