@@ -26,6 +26,7 @@ import { DcaeConfig, parseDcaeConfig } from '../src/models/dcae/config.js';
 import { buildDecoder } from '../src/models/dcae/decoder.js';
 import { loadDcae } from '../src/models/dcae/model.js';
 import { DEFAULT_TILING } from '../src/models/dcae/tiling.js';
+import { WINOGRAD_MIN_CHANNELS } from '../src/models/dcae/winograd.js';
 import { arg, rng } from './common.js';
 
 const ROOFLINE_GFLOPS = 450;
@@ -94,7 +95,8 @@ function ensureCheckpoint(dir: string, c: DcaeConfig): void {
 /**
  * 2 x multiply-accumulates of every conv, per-pixel linear and attention matmul of the decoder at h x w latent.
  * `executed` counts what our graph runs (the interpolating up-sample conv as four 2x2 phase convs on the
- * low-resolution map, 4/9 of the reference's 3x3 conv on the up-sampled map); otherwise the reference's count.
+ * low-resolution map, 4/9 of the reference's 3x3 conv on the up-sampled map; Winograd ResBlock convs, 4/9 of the
+ * direct products); otherwise the reference's count.
  */
 function decoderFlops(c: DcaeConfig, h: number, w: number, executed = false): number {
   let macs = 0;
@@ -114,8 +116,12 @@ function decoderFlops(c: DcaeConfig, h: number, w: number, executed = false): nu
     }
     for (let j = 0; j < c.decoderLayersPerBlock[i]; j++) {
       if (c.decoderBlockTypes[i] === 'ResBlock') {
-        conv(ch, ch, 3, 1, px);
-        conv(ch, ch, 3, 1, px);
+        if (executed && i < stages - 1 && ch >= WINOGRAD_MIN_CHANNELS) {
+          macs += 2 * 4 * ch * ch * px; // Winograd F(2x2, 3x3): 16 channel products per 2x2 outputs (transforms not counted)
+        } else {
+          conv(ch, ch, 3, 1, px);
+          conv(ch, ch, 3, 1, px);
+        }
         continue;
       }
       const d = c.attentionHeadDim;

@@ -6,7 +6,8 @@ import { describe, expectFloat, expectRank, expectSameDtype } from './check.js';
 import { dimOf, divDim, reshape, transpose } from './shape-ops.js';
 
 export interface ConvOptions {
-  stride?: number;
+  /** One stride for both axes, or [height, width]. */
+  stride?: number | readonly [number, number];
   padding?: number;
   /** Asymmetric zero padding [top, left, bottom, right] (ONNX order); overrides `padding`. */
   pads?: readonly [number, number, number, number];
@@ -30,7 +31,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   expectRank(op, weight, 4);
   expectFloat(op, x);
   expectSameDtype(op, x, weight, ...(bias ? [bias] : []));
-  const stride = opts.stride ?? 1;
+  const [strideH, strideW] = typeof opts.stride === 'object' ? opts.stride : [opts.stride ?? 1, opts.stride ?? 1];
   const padding = opts.padding ?? 0;
   const pads = opts.pads ?? [padding, padding, padding, padding];
   const groups = opts.groups ?? 1;
@@ -45,10 +46,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   }
   if (outC % groups !== 0) throw new Error(`${op}: ${outC} output channels are not divisible by groups=${groups}`);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== outC)) throw new Error(`${op}: bias ${describe(bias)} must be [${outC}]`);
-  const shape = [x.shape[0], outC, convOut(x.shape[2], kh, stride, pads[0] + pads[2], dilation), convOut(x.shape[3], kw, stride, pads[1] + pads[3], dilation)];
+  const shape = [x.shape[0], outC, convOut(x.shape[2], kh, strideH, pads[0] + pads[2], dilation), convOut(x.shape[3], kw, strideW, pads[1] + pads[3], dilation)];
   return x.graph.node1(op, bias ? [x, weight, bias] : [x, weight], x.dtype, shape, {
     kernel_shape: [kh, kw],
-    strides: [stride, stride],
+    strides: [strideH, strideW],
     pads: [...pads],
     dilations: [dilation, dilation],
     group: groups,

@@ -12,6 +12,7 @@ import { multiscaleLinearAttention } from './attention.js';
 import { DcaeActivation, DcaeBlockType, DcaeNormType } from './config.js';
 import { activate, channelNorm, channelsOf, conv } from './layers.js';
 import { interpolateUpsampleConv } from './upsample.js';
+import { winogradConv3x3 } from './winograd.js';
 
 export interface BlockOptions {
   readonly type: DcaeBlockType;
@@ -19,19 +20,28 @@ export interface BlockOptions {
   readonly act: DcaeActivation;
   readonly headDim: number;
   readonly multiscales: readonly number[];
+  /** ResBlock 3x3 convs as Winograd F(2x2, 3x3); only where the map is known to have even sides. */
+  readonly winograd?: boolean;
 }
 
 export function block(w: WeightBinder, prefix: string, x: Tensor, o: BlockOptions): Tensor {
   return x.graph.scope(prefix, () =>
-    o.type === 'ResBlock' ? resBlock(w, prefix, x, o.normType, o.act) : efficientVitBlock(w, prefix, x, o),
+    o.type === 'ResBlock' ? resBlock(w, prefix, x, o.normType, o.act, o.winograd) : efficientVitBlock(w, prefix, x, o),
   );
 }
 
-/** x + norm(conv2(act(conv1(x)))), conv2 without bias. */
-export function resBlock(w: WeightBinder, prefix: string, x: Tensor, normType: DcaeNormType, act: DcaeActivation): Tensor {
+/**
+ * x + norm(conv2(act(conv1(x)))), conv2 without bias. `winograd` computes both 3x3 convs as Winograd F(2x2, 3x3)
+ * (same result to float rounding; needs even map sizes).
+ */
+export function resBlock(w: WeightBinder, prefix: string, x: Tensor, normType: DcaeNormType, act: DcaeActivation, winograd = false): Tensor {
   const c = channelsOf(x);
-  const h = activate(conv(w, `${prefix}.conv1`, x, { outChannels: c, kernel: 3, bias: true }), act);
-  const y = conv(w, `${prefix}.conv2`, h, { outChannels: c, kernel: 3, bias: false });
+  const conv3 = (name: string, input: Tensor, bias: boolean): Tensor => {
+    if (!winograd) return conv(w, `${prefix}.${name}`, input, { outChannels: c, kernel: 3, bias });
+    return winogradConv3x3(input, w.get(`${prefix}.${name}.weight`, [c, c, 3, 3]), bias ? w.get(`${prefix}.${name}.bias`, [c]) : null);
+  };
+  const h = activate(conv3('conv1', x, true), act);
+  const y = conv3('conv2', h, false);
   return add(channelNorm(w, `${prefix}.norm`, y, normType), x);
 }
 

@@ -7,11 +7,12 @@ import { WeightBinder } from '../../nn/weight-binder.js';
 import { block, channelGroupMean, downBlock } from './blocks.js';
 import { DcaeConfig } from './config.js';
 import { conv } from './layers.js';
+import { WINOGRAD_MIN_CHANNELS } from './winograd.js';
 
 /** Receives named stage outputs (diffusers module names, as forward hooks would see them). */
 export type StageTap = (name: string, t: Tensor) => void;
 
-export function buildEncoder(w: WeightBinder, c: DcaeConfig, image: Tensor, tap: StageTap = () => {}): Tensor {
+export function buildEncoder(w: WeightBinder, c: DcaeConfig, image: Tensor, tap: StageTap = () => {}, winogradMinChannels = WINOGRAD_MIN_CHANNELS): Tensor {
   const g = image.graph;
   const widths = c.encoderBlockOutChannels;
   const layers = c.encoderLayersPerBlock;
@@ -31,6 +32,8 @@ export function buildEncoder(w: WeightBinder, c: DcaeConfig, image: Tensor, tap:
         act: 'silu',
         headDim: c.attentionHeadDim,
         multiscales: c.encoderQkvMultiscales[i],
+        // Stage i works at H / 2^i: even sides in every stage but the last (latent-sized) one.
+        winograd: i < stages - 1 && widths[i] >= winogradMinChannels,
       });
     }
     if (i < stages - 1 && layers[i] > 0) {

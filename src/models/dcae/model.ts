@@ -15,6 +15,7 @@ import { DcaeConfig, readDcaeConfig } from './config.js';
 import { buildDecoder } from './decoder.js';
 import { buildEncoder } from './encoder.js';
 import { DcaeTiling, TileProgress, decodePlan, encodePlan, resolveTiling, runTiled } from './tiling.js';
+import { WINOGRAD_MIN_CHANNELS } from './winograd.js';
 
 export type DcaePart = 'encoder' | 'decoder';
 
@@ -25,6 +26,11 @@ export interface DcaeLoadOptions extends LoadOptions {
   tiling?: boolean | Partial<DcaeTiling>;
   /** Debug: also return every stage output (diffusers module names, see intermediates.safetensors). */
   intermediates?: boolean;
+  /**
+   * ResBlocks with at least this many channels compute their 3x3 convs as Winograd F(2x2, 3x3) (default 512: only
+   * where it is faster; Infinity turns it off). Same results to float rounding.
+   */
+  winogradMinChannels?: number;
   backend?: Backend;
 }
 
@@ -47,7 +53,7 @@ export class Dcae {
     const problems: string[] = [];
     for (const part of parts) {
       try {
-        graphs[part] = buildGraph(part, config, store, options.intermediates ?? false);
+        graphs[part] = buildGraph(part, config, store, options.intermediates ?? false, options.winogradMinChannels);
       } catch (e) {
         problems.push((e as Error).message);
       }
@@ -109,7 +115,13 @@ function sessionOptions(o: DcaeLoadOptions): SessionOptions {
 }
 
 /** Builds one half; throws the binder's single error listing missing, mis-shaped and unexpected keys. */
-export function buildGraph(part: DcaePart, config: DcaeConfig, store: WeightStore, intermediates: boolean): Graph {
+export function buildGraph(
+  part: DcaePart,
+  config: DcaeConfig,
+  store: WeightStore,
+  intermediates: boolean,
+  winogradMinChannels = WINOGRAD_MIN_CHANNELS,
+): Graph {
   const g = new Graph(`dcae_${part}`);
   const other = part === 'encoder' ? 'decoder.' : 'encoder.';
   const w = new WeightBinder(g, store, {
@@ -119,10 +131,10 @@ export function buildGraph(part: DcaePart, config: DcaeConfig, store: WeightStor
   const tap = intermediates ? (name: string, t: Tensor) => taps.push([name, t]) : undefined;
   if (part === 'encoder') {
     const image = g.input('image', 'float32', ['B', config.inChannels, 'H', 'W']);
-    g.output(buildEncoder(w, config, image, tap), 'latent');
+    g.output(buildEncoder(w, config, image, tap, winogradMinChannels), 'latent');
   } else {
     const latent = g.input('latent', 'float32', ['B', config.latentChannels, 'h', 'w']);
-    g.output(buildDecoder(w, config, latent, tap), 'sample');
+    g.output(buildDecoder(w, config, latent, tap, winogradMinChannels), 'sample');
   }
   w.finish(`AutoencoderDC ${part}`);
   for (const [name, t] of taps) g.output(t, name);
