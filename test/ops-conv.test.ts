@@ -19,7 +19,7 @@ interface ConvCase {
   x: number[];
   outC: number;
   k: number;
-  stride: number;
+  stride: number | [number, number];
   padding: number;
   groups: number;
   dilation: number;
@@ -32,8 +32,9 @@ function conv2dRef(x: HostTensor, w: HostTensor, bias: HostTensor | null, c: Con
   const inPerGroup = C / c.groups;
   const outPerGroup = c.outC / c.groups;
   const span = c.dilation * (c.k - 1) + 1;
-  const Ho = Math.floor((H + 2 * c.padding - span) / c.stride) + 1;
-  const Wo = Math.floor((W + 2 * c.padding - span) / c.stride) + 1;
+  const [strideH, strideW] = typeof c.stride === 'number' ? [c.stride, c.stride] : c.stride;
+  const Ho = Math.floor((H + 2 * c.padding - span) / strideH) + 1;
+  const Wo = Math.floor((W + 2 * c.padding - span) / strideW) + 1;
   const shape = [B, c.outC, Ho, Wo];
   const out = new Float64Array(elementCountOf(shape));
   for (let b = 0; b < B; b++)
@@ -45,8 +46,8 @@ function conv2dRef(x: HostTensor, w: HostTensor, bias: HostTensor | null, c: Con
           for (let ci = 0; ci < inPerGroup; ci++)
             for (let ky = 0; ky < c.k; ky++)
               for (let kx = 0; kx < c.k; kx++) {
-                const iy = y * c.stride - c.padding + ky * c.dilation;
-                const ix = xo * c.stride - c.padding + kx * c.dilation;
+                const iy = y * strideH - c.padding + ky * c.dilation;
+                const ix = xo * strideW - c.padding + kx * c.dilation;
                 if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
                 s += (x.data[ravel([b, group * inPerGroup + ci, iy, ix], x.shape)] as number) *
                   (w.data[ravel([o, ci, ky, kx], w.shape)] as number);
@@ -66,6 +67,8 @@ describe('conv2d', () => {
     { name: 'depthwise 3x3, stride 2, no padding', x: [2, 4, 7, 6], outC: 4, k: 3, stride: 2, padding: 0, groups: 4, dilation: 1, bias: true },
     { name: 'grouped 1x1 (groups 3), no bias', x: [1, 6, 3, 5], outC: 9, k: 1, stride: 1, padding: 0, groups: 3, dilation: 1, bias: false },
     { name: 'dilation 2, padding 2', x: [1, 2, 7, 5], outC: 3, k: 3, stride: 1, padding: 2, groups: 1, dilation: 2, bias: true },
+    { name: 'per-axis stride [2, 1], depthwise', x: [1, 3, 7, 6], outC: 3, k: 3, stride: [2, 1], padding: 1, groups: 3, dilation: 1, bias: true },
+    { name: 'per-axis stride [1, 3], dense', x: [2, 2, 5, 8], outC: 2, k: 3, stride: [1, 3], padding: 1, groups: 1, dilation: 1, bias: false },
   ];
   for (const c of cases) {
     test(c.name, async () => {
