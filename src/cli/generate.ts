@@ -46,7 +46,6 @@ Options:
   -h, --help                 show this help
 `;
 
-
 function outputPaths(output: string, count: number): string[] {
   if (count === 1) return [output];
   const ext = path.extname(output) || '.png';
