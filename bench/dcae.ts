@@ -26,7 +26,7 @@ import { DcaeConfig, parseDcaeConfig } from '../src/models/dcae/config.js';
 import { buildDecoder } from '../src/models/dcae/decoder.js';
 import { loadDcae } from '../src/models/dcae/model.js';
 import { DEFAULT_TILING } from '../src/models/dcae/tiling.js';
-import { WINOGRAD_MIN_CHANNELS } from '../src/models/dcae/winograd.js';
+import { stageUsesWinograd } from '../src/models/dcae/winograd.js';
 import { arg, rng } from './common.js';
 
 const ROOFLINE_GFLOPS = 450;
@@ -116,7 +116,7 @@ function decoderFlops(c: DcaeConfig, h: number, w: number, executed = false): nu
     }
     for (let j = 0; j < c.decoderLayersPerBlock[i]; j++) {
       if (c.decoderBlockTypes[i] === 'ResBlock') {
-        if (executed && i < stages - 1 && ch >= WINOGRAD_MIN_CHANNELS) {
+        if (executed && stageUsesWinograd(i, stages, ch)) {
           macs += 2 * 4 * ch * ch * px; // Winograd F(2x2, 3x3): 16 channel products per 2x2 outputs (transforms not counted)
         } else {
           conv(ch, ch, 3, 1, px);

@@ -27,16 +27,16 @@ export function createProgress(stream: NodeJS.WriteStream, quiet: boolean): Prog
       clearBar();
       stream.write(`${text}\n`);
     },
-    step(step, total, seconds, elapsed, unit = 'step') {
-      const perStep = elapsed / step;
-      const eta = perStep * (total - step);
-      const text = `${unit} ${step}/${total}  ${perStep.toFixed(2)} s/${unit}  ETA ${formatSeconds(eta)}`;
+    step(done, total, seconds, elapsed, unit = 'step') {
+      const perUnit = elapsed / done;
+      const eta = perUnit * (total - done);
+      const text = `${unit} ${done}/${total}  ${perUnit.toFixed(2)} s/${unit}  ETA ${formatSeconds(eta)}`;
       if (live) {
         const width = 24;
-        const filled = Math.round((step / total) * width);
+        const filled = Math.round((done / total) * width);
         stream.write(`\r\x1b[K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}`);
         barShown = true;
-        if (step === total) clearBar();
+        if (done === total) clearBar();
       } else {
         stream.write(`${text} (this ${unit} ${seconds.toFixed(2)} s)\n`);
       }

@@ -8,7 +8,7 @@ import { block, repeatChannels, upBlock } from './blocks.js';
 import { DcaeConfig } from './config.js';
 import { StageTap } from './encoder.js';
 import { activate, channelNorm, conv } from './layers.js';
-import { WINOGRAD_MIN_CHANNELS } from './winograd.js';
+import { WINOGRAD_MIN_CHANNELS, stageUsesWinograd } from './winograd.js';
 
 export function buildDecoder(w: WeightBinder, c: DcaeConfig, latent: Tensor, tap: StageTap = () => {}, winogradMinChannels = WINOGRAD_MIN_CHANNELS): Tensor {
   const g = latent.graph;
@@ -31,8 +31,7 @@ export function buildDecoder(w: WeightBinder, c: DcaeConfig, latent: Tensor, tap
         act: c.decoderActFns[i],
         headDim: c.attentionHeadDim,
         multiscales: c.decoderQkvMultiscales[i],
-        // Stage i works at h * 2^(stages - 1 - i): even sides in every stage but the last (latent-sized) one.
-        winograd: i < stages - 1 && widths[i] >= winogradMinChannels,
+        winograd: stageUsesWinograd(i, stages, widths[i], winogradMinChannels),
       });
     }
     tap(`decoder.up_blocks.${i}`, h);

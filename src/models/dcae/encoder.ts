@@ -7,7 +7,7 @@ import { WeightBinder } from '../../nn/weight-binder.js';
 import { block, channelGroupMean, downBlock } from './blocks.js';
 import { DcaeConfig } from './config.js';
 import { conv } from './layers.js';
-import { WINOGRAD_MIN_CHANNELS } from './winograd.js';
+import { WINOGRAD_MIN_CHANNELS, stageUsesWinograd } from './winograd.js';
 
 /** Receives named stage outputs (diffusers module names, as forward hooks would see them). */
 export type StageTap = (name: string, t: Tensor) => void;
@@ -32,8 +32,7 @@ export function buildEncoder(w: WeightBinder, c: DcaeConfig, image: Tensor, tap:
         act: 'silu',
         headDim: c.attentionHeadDim,
         multiscales: c.encoderQkvMultiscales[i],
-        // Stage i works at H / 2^i: even sides in every stage but the last (latent-sized) one.
-        winograd: i < stages - 1 && widths[i] >= winogradMinChannels,
+        winograd: stageUsesWinograd(i, stages, widths[i], winogradMinChannels),
       });
     }
     if (i < stages - 1 && layers[i] > 0) {

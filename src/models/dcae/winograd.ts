@@ -26,6 +26,15 @@ import { channelsOf } from './layers.js';
  */
 export const WINOGRAD_MIN_CHANNELS = 512;
 
+/**
+ * Whether the ResBlocks of stage `stage` (of `stages`) with `channels` channels use Winograd. Stage i of the encoder
+ * works at H / 2^i and of the decoder at h * 2^(stages - 1 - i): even sides in every stage but the last
+ * (latent-sized) one, which Winograd F(2x2, 3x3) needs.
+ */
+export function stageUsesWinograd(stage: number, stages: number, channels: number, minChannels = WINOGRAD_MIN_CHANNELS): boolean {
+  return stage < stages - 1 && channels >= minChannels;
+}
+
 /** Rows of B^T: input-transform coefficients over the 4 tile positions. */
 const INPUT_TRANSFORM = [
   [1, 0, -1, 0],
