@@ -1,7 +1,7 @@
 // Benchmark: DC-AE f32c32 (dc-ae-f32c32-sana-1.x, SANA.md §3.1) decode with seeded random weights.
 //
 //   npx tsc -p . && node dist/bench/dcae.js [--size 512] [--runs 3] [--tiled 0] [--prepack 1] [--threads 2]
-//                                           [--profile <prefix>] [--torch 1]
+//                                           [--profile <prefix>] [--torch 1] [--winograd-min 256]
 //
 // --size N decodes an N x N image (latent N/32); --tiled 1 uses diffusers' tiled decode (512 px tiles, stride
 // 448). Run one case per process: peak RSS (process.resourceUsage().maxRSS) covers the whole process. The
@@ -10,7 +10,8 @@
 // Compare with bench/reference/dcae_torch.py (diffusers' decoder in plain PyTorch) run right before or after on the
 // same machine: the host's speed drifts by tens of percent between hours, so only back-to-back ratios mean much.
 // --torch 1 does that: after our runs it times the reference with the same size, runs and threads (Debian's
-// python3-torch, /usr/bin/python3) and prints the speed-up.
+// python3-torch, /usr/bin/python3) and prints the speed-up. --winograd-min sets loadDcae's winogradMinChannels
+// (Infinity: direct convs only).
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -26,7 +27,7 @@ import { DcaeConfig, parseDcaeConfig } from '../src/models/dcae/config.js';
 import { buildDecoder } from '../src/models/dcae/decoder.js';
 import { loadDcae } from '../src/models/dcae/model.js';
 import { DEFAULT_TILING } from '../src/models/dcae/tiling.js';
-import { stageUsesWinograd } from '../src/models/dcae/winograd.js';
+import { WINOGRAD_MIN_CHANNELS, stageUsesWinograd } from '../src/models/dcae/winograd.js';
 import { arg, rng } from './common.js';
 
 const ROOFLINE_GFLOPS = 450;
@@ -95,10 +96,10 @@ function ensureCheckpoint(dir: string, c: DcaeConfig): void {
 /**
  * 2 x multiply-accumulates of every conv, per-pixel linear and attention matmul of the decoder at h x w latent.
  * `executed` counts what our graph runs (the interpolating up-sample conv as four 2x2 phase convs on the
- * low-resolution map, 4/9 of the reference's 3x3 conv on the up-sampled map; Winograd ResBlock convs, 4/9 of the
+ * low-resolution map, 4/9 of the reference's 3x3 conv on the up-sampled map; Winograd ResBlock convs, 1/4 of the
  * direct products); otherwise the reference's count.
  */
-function decoderFlops(c: DcaeConfig, h: number, w: number, executed = false): number {
+function decoderFlops(c: DcaeConfig, h: number, w: number, executed = false, winogradMinChannels = WINOGRAD_MIN_CHANNELS): number {
   let macs = 0;
   const conv = (cin: number, cout: number, k: number, groups: number, pixels: number) => {
     macs += (cin / groups) * cout * k * k * pixels;
@@ -116,8 +117,8 @@ function decoderFlops(c: DcaeConfig, h: number, w: number, executed = false): nu
     }
     for (let j = 0; j < c.decoderLayersPerBlock[i]; j++) {
       if (c.decoderBlockTypes[i] === 'ResBlock') {
-        if (executed && stageUsesWinograd(i, stages, ch)) {
-          macs += 2 * 4 * ch * ch * px; // Winograd F(2x2, 3x3): 16 channel products per 2x2 outputs (transforms not counted)
+        if (executed && stageUsesWinograd(i, stages, ch, winogradMinChannels)) {
+          macs += 2 * (36 / 16) * ch * ch * px; // Winograd F(4x4, 3x3): 36 channel products per 4x4 outputs (transforms not counted)
         } else {
           conv(ch, ch, 3, 1, px);
           conv(ch, ch, 3, 1, px);
@@ -150,19 +151,20 @@ async function main(): Promise<void> {
   const prepack = arg('prepack', '1') === '1';
   const threads = Number(arg('threads', '2'));
   const profile = process.argv.includes('--profile') ? arg('profile', '/tmp/dcae-profile') : undefined;
+  const winogradMinChannels = Number(arg('winograd-min', String(WINOGRAD_MIN_CHANNELS)));
   const dir = path.resolve('.bench-cache', 'dcae-f32c32');
   const config = parseDcaeConfig(new ConfigReader('dc-ae-f32c32 (bench)', F32C32));
   const t0 = performance.now();
   ensureCheckpoint(dir, config);
   const t1 = performance.now();
-  const vae = await loadDcae(dir, { parts: ['decoder'], threads, prepack, tiling: tiled, profilePrefix: profile });
+  const vae = await loadDcae(dir, { parts: ['decoder'], threads, prepack, tiling: tiled, profilePrefix: profile, winogradMinChannels });
   const t2 = performance.now();
   const r = config.spatialCompressionRatio;
   const lh = size / r;
   const random = rng(7);
   const latent = HostTensor.float32([1, config.latentChannels, lh, lh], Float32Array.from({ length: config.latentChannels * lh * lh }, () => 2 * random() - 1));
   let flops = decoderFlops(config, lh, lh);
-  let executedFlops = decoderFlops(config, lh, lh, true);
+  let executedFlops = decoderFlops(config, lh, lh, true, winogradMinChannels);
   if (tiled && size > DEFAULT_TILING.tileHeight) {
     // Every tile is a separate decode; the tiles overlap, so count each tile's work.
     const tileL = DEFAULT_TILING.tileHeight / r;
@@ -174,7 +176,7 @@ async function main(): Promise<void> {
     for (const a of sides) {
       for (const b of sides) {
         flops += decoderFlops(config, a, b);
-        executedFlops += decoderFlops(config, a, b, true);
+        executedFlops += decoderFlops(config, a, b, true, winogradMinChannels);
       }
     }
   }

@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) convolution against the direct 3x3 convolution (itself tested against plain loops), and the
+// Winograd F(4x4, 3x3) convolution against the direct 3x3 convolution (itself tested against plain loops), and the
 // DC-AE with Winograd ResBlocks against the dcae_tiny goldens.
 
 import assert from 'node:assert/strict';
@@ -13,11 +13,11 @@ import { fixturePath, fixtureTensor, loadManifest } from './helpers/fixtures.js'
 import { Rng } from './helpers/random.js';
 import { runGraph } from './helpers/run-graph.js';
 
-describe('Winograd F(2x2, 3x3)', () => {
+describe('Winograd F(4x4, 3x3)', () => {
   const cases = [
-    { name: 'square map, bias', shape: [1, 8, 6, 6], out: 8, bias: true },
-    { name: 'batch 2, non-square, fewer outputs, no bias', shape: [2, 16, 4, 10], out: 12, bias: false },
-    { name: 'smallest map (2 x 2)', shape: [1, 4, 2, 2], out: 4, bias: true },
+    { name: 'square map, bias', shape: [1, 8, 12, 12], out: 8, bias: true },
+    { name: 'batch 2, non-square, fewer outputs, no bias', shape: [2, 16, 8, 20], out: 12, bias: false },
+    { name: 'smallest map (4 x 4)', shape: [1, 4, 4, 4], out: 4, bias: true },
   ];
   for (const c of cases) {
     it(`matches the direct convolution: ${c.name}`, async () => {
@@ -32,16 +32,18 @@ describe('Winograd F(2x2, 3x3)', () => {
       const input = HostTensor.float32(c.shape, rng.floats(c.shape.reduce((a, b) => a * b, 1), -2, 2));
       const out = await runGraph(g, { x: input });
       assert.deepEqual(out.winograd.shape, [c.shape[0], c.out, c.shape[2], c.shape[3]]);
-      assertClose(out.winograd, out.direct, { atol: 1e-5, rtol: 1e-5 }, c.name);
+      // F(4x4, 3x3) rounds more than the direct sum (its transforms scale by up to 8 and 1/24): about 1e-6 of the
+      // outputs' RMS here, while a wrong coefficient is an error of order one.
+      assertClose(out.winograd, out.direct, { atol: 2e-4, rel_l2: 5e-6 }, c.name);
     });
   }
 
   it('refuses odd map sizes and kernels that are not 3x3', () => {
     const g = new Graph('bad');
     const w3 = g.constant(HostTensor.float32([4, 4, 3, 3]));
-    assert.throws(() => winogradConv3x3(g.input('odd', 'float32', [1, 4, 5, 6]), w3, null), /spatial size 5 must be even/);
+    assert.throws(() => winogradConv3x3(g.input('odd', 'float32', [1, 4, 6, 8]), w3, null), /spatial size 6 must be a multiple of 4/);
     const w5 = g.constant(HostTensor.float32([4, 4, 5, 5]));
-    assert.throws(() => winogradConv3x3(g.input('x', 'float32', [1, 4, 6, 6]), w5, null), /must be \[out, 4, 3, 3\]/);
+    assert.throws(() => winogradConv3x3(g.input('x', 'float32', [1, 4, 8, 8]), w5, null), /must be \[out, 4, 3, 3\]/);
   });
 });
 

@@ -20,7 +20,7 @@ export interface BlockOptions {
   readonly act: DcaeActivation;
   readonly headDim: number;
   readonly multiscales: readonly number[];
-  /** ResBlock 3x3 convs as Winograd F(2x2, 3x3); only where the map is known to have even sides. */
+  /** ResBlock 3x3 convs as Winograd F(4x4, 3x3); only where map sides are known to be multiples of 4. */
   readonly winograd?: boolean;
 }
 
@@ -31,8 +31,8 @@ export function block(w: WeightBinder, prefix: string, x: Tensor, o: BlockOption
 }
 
 /**
- * x + norm(conv2(act(conv1(x)))), conv2 without bias. `winograd` computes both 3x3 convs as Winograd F(2x2, 3x3)
- * (same result to float rounding; needs even map sizes).
+ * x + norm(conv2(act(conv1(x)))), conv2 without bias. `winograd` computes both 3x3 convs as Winograd F(4x4, 3x3)
+ * (same result to float rounding; needs map sides that are multiples of 4).
  */
 export function resBlock(w: WeightBinder, prefix: string, x: Tensor, normType: DcaeNormType, act: DcaeActivation, winograd = false): Tensor {
   const c = channelsOf(x);

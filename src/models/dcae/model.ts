@@ -27,7 +27,7 @@ export interface DcaeLoadOptions extends LoadOptions {
   /** Debug: also return every stage output (diffusers module names, see intermediates.safetensors). */
   intermediates?: boolean;
   /**
-   * ResBlocks with at least this many channels compute their 3x3 convs as Winograd F(2x2, 3x3) (default 512: only
+   * ResBlocks with at least this many channels compute their 3x3 convs as Winograd F(4x4, 3x3) (default 256: only
    * where it is faster; Infinity turns it off). Same results to float rounding.
    */
   winogradMinChannels?: number;

@@ -1,58 +1,74 @@
-// A 3x3, stride-1, zero-padded convolution computed as Winograd F(2x2, 3x3) out of ONNX Runtime's fast blocked-layout
-// ops: 2.25x fewer multiply-adds in the channel-mixing products, at the cost of transforms that only read and write
-// memory. Worth it where channels are many and maps small (DC-AE's 512-channel ResBlocks); with few channels and large
-// maps the transforms cost more than they save. ref: SANA.md §3.2 (ResBlock); Lavin & Gray, "Fast Algorithms for
-// Convolutional Neural Networks" (2015).
+// A 3x3, stride-1, zero-padded convolution computed as Winograd F(4x4, 3x3): 4x fewer multiply-adds in the
+// channel-mixing products, which run as one batched MatMul, at the cost of transforms that mostly move memory. Worth
+// it where channels are many (DC-AE's 256- and 512-channel ResBlocks); with 128 channels on 512 x 512 maps the
+// transforms cost what the products save. ref: SANA.md §3.2 (ResBlock); Lavin & Gray, "Fast Algorithms for
+// Convolutional Neural Networks" (2015), F(4x4, 3x3) with interpolation points 0, ±1, ±2, ∞.
 //
-// For each 4x4 input tile d (stride 2) and each output/input channel pair with kernel g:
-//   Y (2x2) = A^T [ (G g G^T) ⊙ (B^T d B) ] A
-// The input transform B^T d B is separable: four strided depthwise 4x1 convs (rows), then four 1x4 on each (columns),
-// giving 16 maps V_k of half resolution. Each product U_k V_k over channels is a 1x1 conv (U_k = G g G^T at k, folded
-// from the weights when the session is created). The output transform A^T M A adds and subtracts the 16 results into
-// the four output phases, which DepthToSpace interleaves.
+// For each 6x6 input tile d (stride 4) and each output/input channel pair with 3x3 kernel k:
+//   Y (4x4) = A^T [ (G k G^T) ⊙ (B^T d B) ] A
+// B^T d B is separable: a depthwise 6x1 conv of stride 4 with 6 outputs per channel (the rows), then a depthwise 1x6
+// conv of stride 4 with 6 outputs per row map, giving the 36 transformed maps of each channel. The 36 products
+// U_k V_k sum over input channels: one MatMul batched over k (U = G k G^T is folded from the weights when the session
+// is created). A^T M A maps the 36 products of each tile to its 16 outputs: a [16, 36] MatMul, then DepthToSpace.
 
 import { Tensor } from '../../graph/graph.js';
-import { add, sub } from '../../graph/ops/elementwise.js';
+import { add } from '../../graph/ops/elementwise.js';
 import { conv2d, depthToSpace } from '../../graph/ops/conv.js';
 import { matmul } from '../../graph/ops/linalg.js';
-import { concat, reshape, slice, transpose } from '../../graph/ops/shape-ops.js';
+import { dimOf, divDim, reshape, transpose } from '../../graph/ops/shape-ops.js';
 import { HostTensor } from '../../io/host-tensor.js';
 import { channelsOf } from './layers.js';
 
 /**
- * ResBlocks with at least this many channels use Winograd. Measured on the f32c32 decoder at 512 px (2 cores, decoders
- * alternating in one process): the 512-channel stage gains, the 256-channel stage about breaks even and the
- * 128-channel stage (512 x 512 maps) loses 19%.
+ * ResBlocks with at least this many channels use Winograd. Measured on the f32c32 decoder at 512 px (2 cores, one
+ * ResBlock's two convs, variants alternating in one process): 2.4x faster than the direct conv with 512 channels on
+ * 128 x 128 maps, 1.4x with 256 channels on 256 x 256, 0.95x with 128 channels on 512 x 512.
  */
-export const WINOGRAD_MIN_CHANNELS = 512;
+export const WINOGRAD_MIN_CHANNELS = 256;
+
+/** Output tile side m and input tile side m + 2 of F(4x4, 3x3). */
+const TILE = 4;
+const INPUT_TILE = TILE + 2;
 
 /**
  * Whether the ResBlocks of stage `stage` (of `stages`) with `channels` channels use Winograd. Stage i of the encoder
- * works at H / 2^i and of the decoder at h * 2^(stages - 1 - i): even sides in every stage but the last
- * (latent-sized) one, which Winograd F(2x2, 3x3) needs.
+ * works at H / 2^i (H a multiple of 2^(stages - 1)) and of the decoder at h * 2^(stages - 1 - i): map sides that are
+ * multiples of 4, as F(4x4, 3x3) needs, in every stage but the last two.
  */
 export function stageUsesWinograd(stage: number, stages: number, channels: number, minChannels = WINOGRAD_MIN_CHANNELS): boolean {
-  return stage < stages - 1 && channels >= minChannels;
+  return stage < stages - 2 && channels >= minChannels;
 }
 
-/** Rows of B^T: input-transform coefficients over the 4 tile positions. */
+/** B^T: input-transform coefficients over the 6 tile positions. */
 const INPUT_TRANSFORM = [
-  [1, 0, -1, 0],
-  [0, 1, 1, 0],
-  [0, -1, 1, 0],
-  [0, 1, 0, -1],
+  [4, 0, -5, 0, 1, 0],
+  [0, -4, -4, 1, 1, 0],
+  [0, 4, -4, -1, 1, 0],
+  [0, -2, -1, 2, 1, 0],
+  [0, 2, -1, -2, 1, 0],
+  [0, 4, 0, -5, 0, 1],
 ];
 
-/** G: kernel transform, 4 x 3. */
+/** G: kernel transform, 6 x 3. */
 const KERNEL_TRANSFORM = [
-  [1, 0, 0],
-  [0.5, 0.5, 0.5],
-  [0.5, -0.5, 0.5],
+  [1 / 4, 0, 0],
+  [-1 / 6, -1 / 6, -1 / 6],
+  [-1 / 6, 1 / 6, -1 / 6],
+  [1 / 24, 1 / 12, 1 / 6],
+  [1 / 24, -1 / 12, 1 / 6],
   [0, 0, 1],
 ];
 
+/** A^T: output transform, 4 x 6. */
+const OUTPUT_TRANSFORM = [
+  [1, 1, 1, 1, 1, 0],
+  [0, 1, -1, 2, -2, 0],
+  [0, 1, 1, 4, 4, 0],
+  [0, 1, -1, 8, -8, 1],
+];
+
 /**
- * conv2d(x, weight, bias, padding 1) for a [out, in, 3, 3] weight; x [B, in, H, W] with H and W even.
+ * conv2d(x, weight, bias, padding 1) for a [out, in, 3, 3] weight; x [B, in, H, W] with H and W multiples of 4.
  */
 export function winogradConv3x3(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const g = x.graph;
@@ -62,40 +78,49 @@ export function winogradConv3x3(x: Tensor, weight: Tensor, bias: Tensor | null):
     throw new Error(`winogradConv3x3: weight [${weight.shape.join(', ')}] must be [out, ${channels}, 3, 3]`);
   }
   for (const d of [x.shape[2], x.shape[3]]) {
-    if (typeof d === 'number' && d % 2 !== 0) throw new Error(`winogradConv3x3: spatial size ${d} must be even`);
+    if (typeof d === 'number' && d % TILE !== 0) throw new Error(`winogradConv3x3: spatial size ${d} must be a multiple of ${TILE}`);
   }
+  const batch = dimOf(x, 0);
+  const tileRows = divDim(dimOf(x, 2), TILE);
+  const tileCols = divDim(dimOf(x, 3), TILE);
 
-  // Input transform. A tile starting at input row 2i - 1 (zero padding above) covers rows 2i - 1 .. 2i + 2.
-  const depthwise = (coefficients: number[], vertical: boolean): Tensor => {
-    const k = new Float32Array(channels * 4);
-    for (let c = 0; c < channels; c++) k.set(coefficients, 4 * c);
-    return g.constant(HostTensor.float32(vertical ? [channels, 1, 4, 1] : [channels, 1, 1, 4], k));
-  };
-  const rows = INPUT_TRANSFORM.map((b) => conv2d(x, depthwise(b, true), null, { stride: [2, 1], pads: [1, 0, 1, 0], groups: channels })); // [B, C, H/2, W]
-  const tiles = rows.map((r) =>
-    INPUT_TRANSFORM.map((b) => conv2d(r, depthwise(b, false), null, { stride: [1, 2], pads: [0, 1, 0, 1], groups: channels })), // [B, C, H/2, W/2]
-  );
+  // Input transform. The tile of output rows 4i .. 4i + 3 reads input rows 4i - 1 .. 4i + 4 (one zero row above
+  // the first tile and below the last). Row map c * 6 + a holds row combination a of channel c; tile map
+  // (c * 6 + a) * 6 + b applies column combination b to it.
+  const rowKernel = new Float32Array(channels * INPUT_TILE * INPUT_TILE);
+  for (let c = 0; c < channels; c++) rowKernel.set(INPUT_TRANSFORM.flat(), c * INPUT_TILE * INPUT_TILE);
+  const rows = conv2d(x, g.constant(HostTensor.float32([INPUT_TILE * channels, 1, INPUT_TILE, 1], rowKernel)), null, {
+    stride: [TILE, 1],
+    pads: [1, 0, 1, 0],
+    groups: channels,
+  }); // [B, 6C, H/4, W]
+  const colKernel = new Float32Array(INPUT_TILE * channels * INPUT_TILE * INPUT_TILE);
+  for (let ca = 0; ca < INPUT_TILE * channels; ca++) colKernel.set(INPUT_TRANSFORM.flat(), ca * INPUT_TILE * INPUT_TILE);
+  const tiles = conv2d(rows, g.constant(HostTensor.float32([36 * channels, 1, 1, INPUT_TILE], colKernel)), null, {
+    stride: [1, TILE],
+    pads: [0, 1, 0, 1],
+    groups: INPUT_TILE * channels,
+  }); // [B, 36C, H/4, W/4], channel-major
+  const v = transpose(reshape(tiles, [batch, channels, 36, -1]), [0, 2, 1, 3]); // [B, C, 36, T] -> [B, 36, C, T]
 
-  // Kernel transform U = G g G^T: [out, in, 3, 3] -> [4, 4, out, in], one [out, in, 1, 1] product kernel per (k1, k2).
-  const gMatrix = g.floats([4, 3], KERNEL_TRANSFORM.flat());
-  const gTransposed = g.floats([3, 4], [0, 1, 2].flatMap((a) => KERNEL_TRANSFORM.map((row) => row[a])));
-  const u = transpose(matmul(matmul(gMatrix, weight), gTransposed), [2, 3, 0, 1]); // [out, in, 4, 4] -> [4, 4, out, in]
-  const products = tiles.map((row, k1) =>
-    row.map((v, k2) => {
-      const kernel = reshape(slice(u, [0, 1], [k1, k2], [k1 + 1, k2 + 1]), [outChannels, channels, 1, 1]); // [1, 1, out, in] -> [out, in, 1, 1]
-      // M_11 enters every output phase with weight +1 (A^T column 1 is [1, 1]), so it carries the bias.
-      return conv2d(v, kernel, k1 === 1 && k2 === 1 ? bias : null); // [B, out, H/2, W/2]
-    }),
-  );
+  // Kernel transform U = G k G^T: [out, in, 3, 3] -> [6, 6, out, in] -> [36, out, in].
+  const gMatrix = g.floats([INPUT_TILE, 3], KERNEL_TRANSFORM.flat());
+  const gTransposed = g.floats([3, INPUT_TILE], [0, 1, 2].flatMap((a) => KERNEL_TRANSFORM.map((row) => row[a])));
+  const u = reshape(transpose(matmul(matmul(gMatrix, weight), gTransposed), [2, 3, 0, 1]), [36, outChannels, channels]); // [out, in, 6, 6] -> [36, out, in]
+  const products = matmul(u, v); // [B, 36, out, T]
 
-  // Output transform with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], first over k2 (columns) then over k1 (rows).
-  const byColumn = products.map((m) => [add(add(m[0], m[1]), m[2]), sub(sub(m[1], m[2]), m[3])]);
-  const phase = (b: 0 | 1): [Tensor, Tensor] => [
-    add(add(byColumn[0][b], byColumn[1][b]), byColumn[2][b]),
-    sub(sub(byColumn[1][b], byColumn[2][b]), byColumn[3][b]),
-  ];
-  const [y00, y10] = phase(0);
-  const [y01, y11] = phase(1);
+  // Output transform: output phase (p, q) of a tile = sum over (k1, k2) of A^T[p][k1] A^T[q][k2] M_(k1, k2).
+  const outputTransform = new Float32Array(TILE * TILE * 36);
+  for (let p = 0; p < TILE; p++) {
+    for (let q = 0; q < TILE; q++) {
+      for (let k = 0; k < 36; k++) {
+        outputTransform[(p * TILE + q) * 36 + k] = OUTPUT_TRANSFORM[p][Math.floor(k / INPUT_TILE)] * OUTPUT_TRANSFORM[q][k % INPUT_TILE];
+      }
+    }
+  }
+  const phases = matmul(g.floats([TILE * TILE, 36], outputTransform), reshape(products, [batch, 36, -1])); // [B, 36, out * T] -> [B, 16, out * T]
+  let y = reshape(phases, [batch, TILE * TILE, outChannels, -1]); // [B, 16, out, T]
+  if (bias) y = add(y, reshape(bias, [outChannels, 1])); // bias as [out, 1]
   // Phase-major channels (row phase, column phase, channel) -> [B, out, H, W].
-  return depthToSpace(concat([y00, y01, y10, y11], 1), 2, 'DCR');
+  return depthToSpace(reshape(y, [batch, TILE * TILE * outChannels, tileRows, tileCols]), TILE, 'DCR'); // [B, 16 * out, H/4, W/4]
 }
