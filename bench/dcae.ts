@@ -27,7 +27,7 @@ import { DcaeConfig, parseDcaeConfig } from '../src/models/dcae/config.js';
 import { buildDecoder } from '../src/models/dcae/decoder.js';
 import { loadDcae } from '../src/models/dcae/model.js';
 import { DEFAULT_TILING } from '../src/models/dcae/tiling.js';
-import { WINOGRAD_MIN_CHANNELS, stageUsesWinograd } from '../src/models/dcae/winograd.js';
+import { WINOGRAD_MIN_CHANNELS, stageUsesWinograd, upBlockUsesWinograd } from '../src/models/dcae/winograd.js';
 import { arg, rng } from './common.js';
 
 const ROOFLINE_GFLOPS = 450;
@@ -96,8 +96,8 @@ function ensureCheckpoint(dir: string, c: DcaeConfig): void {
 /**
  * 2 x multiply-accumulates of every conv, per-pixel linear and attention matmul of the decoder at h x w latent.
  * `executed` counts what our graph runs (the interpolating up-sample conv as four 2x2 phase convs on the
- * low-resolution map, 4/9 of the reference's 3x3 conv on the up-sampled map; Winograd ResBlock convs, 1/4 of the
- * direct products); otherwise the reference's count.
+ * low-resolution map, 4/9 of the reference's 3x3 conv on the up-sampled map; Winograd convs, 1/4 of the direct
+ * products); otherwise the reference's count.
  */
 function decoderFlops(c: DcaeConfig, h: number, w: number, executed = false, winogradMinChannels = WINOGRAD_MIN_CHANNELS): number {
   let macs = 0;
@@ -113,7 +113,8 @@ function decoderFlops(c: DcaeConfig, h: number, w: number, executed = false, win
     if (i < stages - 1) {
       px *= 4;
       const phaseConvs = executed && c.upsampleBlockType === 'interpolate';
-      macs += widths[i + 1] * ch * (phaseConvs ? 4 : 9) * px;
+      const winograd = phaseConvs && upBlockUsesWinograd(i, stages, ch, winogradMinChannels);
+      macs += widths[i + 1] * ch * (winograd ? 36 / 16 : phaseConvs ? 4 : 9) * px;
     }
     for (let j = 0; j < c.decoderLayersPerBlock[i]; j++) {
       if (c.decoderBlockTypes[i] === 'ResBlock') {

@@ -81,7 +81,12 @@ describe('DC-AE resampling blocks', () => {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const [H, W] = [4, 6];
 
-  async function run(cin: number, convOut: number, build: (w: WeightBinder, x: ReturnType<Graph['input']>) => ReturnType<Graph['input']>) {
+  async function run(
+    cin: number,
+    convOut: number,
+    build: (w: WeightBinder, x: ReturnType<Graph['input']>) => ReturnType<Graph['input']>,
+    [mapH, mapW] = [H, W],
+  ) {
     const weight = values(convOut * cin * 9, 1);
     const bias = values(convOut, 2);
     const file = path.join(dir, `w${cin}_${convOut}.safetensors`);
@@ -91,10 +96,10 @@ describe('DC-AE resampling blocks', () => {
     g.output(build(w, g.input('x', 'float32', ['B', cin, 'H', 'W'])), 'y');
     w.finish('block');
     const s = await nodeBackend.createSession(compileGraph(g), { threads: 1 });
-    const xData = values(cin * H * W, 3);
-    const { y } = await s.run({ x: HostTensor.float32([1, cin, H, W], xData) });
+    const xData = values(cin * mapH * mapW, 3);
+    const { y } = await s.run({ x: HostTensor.float32([1, cin, mapH, mapW], xData) });
     await s.release();
-    return { y, x: map(cin, H, W, (i) => xData[i]), weight, bias };
+    return { y, x: map(cin, mapH, mapW, (i) => xData[i]), weight, bias };
   }
 
   for (const [cin, cout] of [[8, 8], [8, 4], [4, 4]] as const) {
@@ -105,6 +110,14 @@ describe('DC-AE resampling blocks', () => {
         if (shortcut) want = plus(want, pixelShuffle(repeatInterleave(x, (4 * cout) / cin)));
         assert.deepEqual(y.shape, [1, cout, 2 * H, 2 * W]);
         assertClose(y, want.d, { atol: 1e-5, rtol: 1e-5 }, 'up interpolate');
+      });
+      it(`up "interpolate" as Winograd F(4x4, 3x3) ${cin} -> ${cout}${shortcut ? ' with shortcut' : ''}`, async () => {
+        // Winograd F(4x4, 3x3) needs sides that are multiples of 4.
+        const { y, x, weight, bias } = await run(cin, cout, (w, t) => upBlock(w, 'b', t, cout, 'interpolate', shortcut, true), [4, 8]);
+        let want = conv3x3(nearest2(x), weight, bias, cout, 1);
+        if (shortcut) want = plus(want, pixelShuffle(repeatInterleave(x, (4 * cout) / cin)));
+        assert.deepEqual(y.shape, [1, cout, 8, 16]);
+        assertClose(y, want.d, { atol: 1e-4, rel_l2: 5e-6 }, 'up interpolate (Winograd)');
       });
       it(`up "pixel_shuffle" ${cin} -> ${cout}${shortcut ? ' with shortcut' : ''}`, async () => {
         const { y, x, weight, bias } = await run(cin, 4 * cout, (w, t) => upBlock(w, 'b', t, cout, 'pixel_shuffle', shortcut));

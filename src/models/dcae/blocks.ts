@@ -89,7 +89,8 @@ export function downBlock(
 
 /**
  * DCUpBlock2d: nearest x2 then conv (interpolate), or conv to 4*out channels then pixel shuffle; plus optionally
- * the shortcut pixel_shuffle(repeat_interleave(x, 4*out/in, channels), 2).
+ * the shortcut pixel_shuffle(repeat_interleave(x, 4*out/in, channels), 2). `winograd` (interpolate only) runs the
+ * conv as Winograd F(4x4, 3x3); x's sides must then be multiples of 4.
  */
 export function upBlock(
   w: WeightBinder,
@@ -98,9 +99,10 @@ export function upBlock(
   outChannels: number,
   type: 'pixel_shuffle' | 'interpolate',
   shortcut: boolean,
+  winograd = false,
 ): Tensor {
   return x.graph.scope(prefix, () => {
-    if (type === 'interpolate') return interpolateUpsampleConv(w, prefix, x, outChannels, shortcut);
+    if (type === 'interpolate') return interpolateUpsampleConv(w, prefix, x, outChannels, shortcut, winograd);
     const main = pixelShuffle(conv(w, `${prefix}.conv`, x, { outChannels: 4 * outChannels, kernel: 3, bias: true }), 2);
     if (!shortcut) return main;
     return add(main, pixelShuffle(repeatChannels(x, (4 * outChannels) / channelsOf(x)), 2));

@@ -8,7 +8,7 @@ import { block, repeatChannels, upBlock } from './blocks.js';
 import { DcaeConfig } from './config.js';
 import { StageTap } from './encoder.js';
 import { activate, channelNorm, conv } from './layers.js';
-import { WINOGRAD_MIN_CHANNELS, stageUsesWinograd } from './winograd.js';
+import { WINOGRAD_MIN_CHANNELS, stageUsesWinograd, upBlockUsesWinograd } from './winograd.js';
 
 export function buildDecoder(w: WeightBinder, c: DcaeConfig, latent: Tensor, tap: StageTap = () => {}, winogradMinChannels = WINOGRAD_MIN_CHANNELS): Tensor {
   const g = latent.graph;
@@ -22,7 +22,8 @@ export function buildDecoder(w: WeightBinder, c: DcaeConfig, latent: Tensor, tap
   for (let i = stages - 1; i >= 0; i--) {
     let index = 0;
     if (i < stages - 1 && layers[i] > 0) {
-      h = upBlock(w, `decoder.up_blocks.${i}.${index++}`, h, widths[i], c.upsampleBlockType, true);
+      const winograd = upBlockUsesWinograd(i, stages, widths[i], winogradMinChannels);
+      h = upBlock(w, `decoder.up_blocks.${i}.${index++}`, h, widths[i], c.upsampleBlockType, true, winograd);
     }
     for (let j = 0; j < layers[i]; j++) {
       h = block(w, `decoder.up_blocks.${i}.${index++}`, h, {

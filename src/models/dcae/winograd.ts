@@ -39,6 +39,15 @@ export function stageUsesWinograd(stage: number, stages: number, channels: numbe
   return stage < stages - 2 && channels >= minChannels;
 }
 
+/**
+ * Whether the decoder's up-block into stage `stage` (output `channels` wide) runs as Winograd. It reads stage
+ * `stage + 1`'s map, whose sides are multiples of 4 below the last two stages. With 128 output channels (512 x 512
+ * output at 512 px) the direct phase convs are as fast, so the same channel threshold applies.
+ */
+export function upBlockUsesWinograd(stage: number, stages: number, channels: number, minChannels = WINOGRAD_MIN_CHANNELS): boolean {
+  return stage + 1 < stages - 2 && channels >= minChannels;
+}
+
 /** B^T: input-transform coefficients over the 6 tile positions. */
 const INPUT_TRANSFORM = [
   [4, 0, -5, 0, 1, 0],
