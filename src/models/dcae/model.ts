@@ -27,8 +27,9 @@ export interface DcaeLoadOptions extends LoadOptions {
   /** Debug: also return every stage output (diffusers module names, see intermediates.safetensors). */
   intermediates?: boolean;
   /**
-   * ResBlocks with at least this many channels compute their 3x3 convs as Winograd F(4x4, 3x3) (default 256: only
-   * where it is faster; Infinity turns it off). Same results to float rounding.
+   * Stages with at least this many channels compute their ResBlocks' 3x3 convs, and the decoder's interpolate
+   * up-block conv, as Winograd F(4x4, 3x3) (default 256: only where it is faster; Infinity turns it off). Same
+   * results to float rounding.
    */
   winogradMinChannels?: number;
   backend?: Backend;

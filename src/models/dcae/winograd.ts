@@ -1,6 +1,6 @@
 // A 3x3, stride-1, zero-padded convolution computed as Winograd F(4x4, 3x3): 4x fewer multiply-adds in the
 // channel-mixing products, which run as one batched MatMul, at the cost of transforms that mostly move memory. Worth
-// it where channels are many (DC-AE's 256- and 512-channel ResBlocks); with 128 channels on 512 x 512 maps the
+// it where channels are many (DC-AE's 256- and 512-channel stages); with 128 channels on 512 x 512 maps the
 // transforms cost what the products save. ref: SANA.md §3.2 (ResBlock); Lavin & Gray, "Fast Algorithms for
 // Convolutional Neural Networks" (2015), F(4x4, 3x3) with interpolation points 0, ±1, ±2, ∞.
 //
@@ -96,15 +96,16 @@ export function winogradConv3x3(x: Tensor, weight: Tensor, bias: Tensor | null):
   // Input transform. The tile of output rows 4i .. 4i + 3 reads input rows 4i - 1 .. 4i + 4 (one zero row above
   // the first tile and below the last). Row map c * 6 + a holds row combination a of channel c; tile map
   // (c * 6 + a) * 6 + b applies column combination b to it.
+  const coefficients = INPUT_TRANSFORM.flat(); // the 6 outputs of each group, 6 taps each
   const rowKernel = new Float32Array(channels * INPUT_TILE * INPUT_TILE);
-  for (let c = 0; c < channels; c++) rowKernel.set(INPUT_TRANSFORM.flat(), c * INPUT_TILE * INPUT_TILE);
+  for (let c = 0; c < channels; c++) rowKernel.set(coefficients, c * INPUT_TILE * INPUT_TILE);
   const rows = conv2d(x, g.constant(HostTensor.float32([INPUT_TILE * channels, 1, INPUT_TILE, 1], rowKernel)), null, {
     stride: [TILE, 1],
     pads: [1, 0, 1, 0],
     groups: channels,
   }); // [B, 6C, H/4, W]
   const colKernel = new Float32Array(INPUT_TILE * channels * INPUT_TILE * INPUT_TILE);
-  for (let ca = 0; ca < INPUT_TILE * channels; ca++) colKernel.set(INPUT_TRANSFORM.flat(), ca * INPUT_TILE * INPUT_TILE);
+  for (let ca = 0; ca < INPUT_TILE * channels; ca++) colKernel.set(coefficients, ca * INPUT_TILE * INPUT_TILE);
   const tiles = conv2d(rows, g.constant(HostTensor.float32([36 * channels, 1, 1, INPUT_TILE], colKernel)), null, {
     stride: [1, TILE],
     pads: [0, 1, 0, 1],
