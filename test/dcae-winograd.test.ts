@@ -47,13 +47,14 @@ describe('Winograd F(4x4, 3x3)', () => {
   });
 });
 
-describe('DC-AE with Winograd in every ResBlock (dcae_tiny)', () => {
+describe('DC-AE with Winograd in every ResBlock and eligible up-block (dcae_tiny)', () => {
   const manifest = loadManifest('dcae_tiny');
   const tolerance = (name: string) => manifest.tolerance![name] as { atol: number; rtol: number; rel_l2: number };
   const dir = fixturePath('dcae_tiny', 'component');
 
   it('encode and decode match the goldens at the manifest tolerance', async () => {
-    // The tiny model's ResBlocks have 8 and 16 channels: a threshold of 1 sends all of them through Winograd.
+    // The tiny model's ResBlocks have 8 and 16 channels: a threshold of 1 sends all of them, and the
+    // decoder's up-blocks into stages 0-2, through Winograd.
     const vae = await loadDcae(dir, { threads: 2, winogradMinChannels: 1 });
     try {
       const latent = await vae.encode(fixtureTensor('dcae_tiny', 'inputs', 'image'));

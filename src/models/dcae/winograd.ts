@@ -58,6 +58,8 @@ const INPUT_TRANSFORM = [
   [0, 4, 0, -5, 0, 1],
 ];
 
+const INPUT_TRANSFORM_TAPS = INPUT_TRANSFORM.flat();
+
 /** G: kernel transform, 6 x 3. */
 const KERNEL_TRANSFORM = [
   [1 / 4, 0, 0],
@@ -96,17 +98,18 @@ export function winogradConv3x3(x: Tensor, weight: Tensor, bias: Tensor | null):
   // Input transform. The tile of output rows 4i .. 4i + 3 reads input rows 4i - 1 .. 4i + 4 (one zero row above
   // the first tile and below the last). Row map c * 6 + a holds row combination a of channel c; tile map
   // (c * 6 + a) * 6 + b applies column combination b to it.
-  const coefficients = INPUT_TRANSFORM.flat(); // the 6 outputs of each group, 6 taps each
-  const rowKernel = new Float32Array(channels * INPUT_TILE * INPUT_TILE);
-  for (let c = 0; c < channels; c++) rowKernel.set(coefficients, c * INPUT_TILE * INPUT_TILE);
-  const rows = conv2d(x, g.constant(HostTensor.float32([INPUT_TILE * channels, 1, INPUT_TILE, 1], rowKernel)), null, {
+  // One depthwise kernel with B^T's 6 rows as the 6 outputs of each group, laid along a column or a row.
+  const transformKernel = (groups: number, shape: [number, number]): Tensor => {
+    const k = new Float32Array(groups * INPUT_TILE * INPUT_TILE);
+    for (let group = 0; group < groups; group++) k.set(INPUT_TRANSFORM_TAPS, group * INPUT_TILE * INPUT_TILE);
+    return g.constant(HostTensor.float32([INPUT_TILE * groups, 1, ...shape], k));
+  };
+  const rows = conv2d(x, transformKernel(channels, [INPUT_TILE, 1]), null, {
     stride: [TILE, 1],
     pads: [1, 0, 1, 0],
     groups: channels,
   }); // [B, 6C, H/4, W]
-  const colKernel = new Float32Array(INPUT_TILE * channels * INPUT_TILE * INPUT_TILE);
-  for (let ca = 0; ca < INPUT_TILE * channels; ca++) colKernel.set(coefficients, ca * INPUT_TILE * INPUT_TILE);
-  const tiles = conv2d(rows, g.constant(HostTensor.float32([36 * channels, 1, 1, INPUT_TILE], colKernel)), null, {
+  const tiles = conv2d(rows, transformKernel(INPUT_TILE * channels, [1, INPUT_TILE]), null, {
     stride: [1, TILE],
     pads: [0, 1, 0, 1],
     groups: INPUT_TILE * channels,
