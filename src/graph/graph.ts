@@ -61,6 +61,10 @@ export class Graph {
   private counter = 0;
   private scopeStack: string[] = [];
   private readonly constCache = new Map<string, Tensor>();
+  /** Every tensor by name (inputs, initializers, node outputs): what autodiff reads shapes and dtypes from. */
+  private readonly byName = new Map<string, Tensor>();
+  /** Inline initializer values by name, so graph transforms can read constant operands (axes, pads, shapes). */
+  private readonly constValues = new Map<string, HostTensor>();
 
   constructor(readonly name = 'sana_ts_graph') {}
 
@@ -85,7 +89,7 @@ export class Graph {
   input(name: string, dtype: DType, shape: Shape): Tensor {
     if (this.usedNames.has(name)) throw new Error(`graph input "${name}" is defined twice`);
     this.usedNames.add(name);
-    const t = new Tensor(this, name, dtype, shape);
+    const t = this.register(new Tensor(this, name, dtype, shape));
     this.inputs.push(t);
     return t;
   }
@@ -98,7 +102,7 @@ export class Graph {
       if (this.usedNames.has(name)) throw new Error(`graph output name "${name}" is already used`);
       this.usedNames.add(name);
       this.nodes.push({ opType: 'Identity', inputs: [t.name], outputs: [name], attributes: {}, name: `${name}_identity` });
-      out = new Tensor(this, name, t.dtype, t.shape);
+      out = this.register(new Tensor(this, name, t.dtype, t.shape));
     }
     this.outputs.push(out);
     return out;
@@ -111,7 +115,8 @@ export class Graph {
     if (cached) return cached;
     const uname = this.uniqueName(name);
     this.initializers.push({ name: uname, dtype: value.dtype, shape: [...value.shape], data: value });
-    const t = new Tensor(this, uname, value.dtype, [...value.shape]);
+    this.constValues.set(uname, value);
+    const t = this.register(new Tensor(this, uname, value.dtype, [...value.shape]));
     if (key) this.constCache.set(key, t);
     return t;
   }
@@ -138,7 +143,7 @@ export class Graph {
     }
     const uname = this.uniqueName(name);
     this.initializers.push({ name: uname, dtype, shape: [...shape], external: data });
-    return new Tensor(this, uname, dtype, [...shape]);
+    return this.register(new Tensor(this, uname, dtype, [...shape]));
   }
 
   /**
@@ -158,7 +163,7 @@ export class Graph {
       shape: [...value.shape],
       external: { location, offset: 0, length: d.byteLength },
     });
-    return new Tensor(this, uname, value.dtype, [...value.shape]);
+    return this.register(new Tensor(this, uname, value.dtype, [...value.shape]));
   }
 
   /**
@@ -173,7 +178,9 @@ export class Graph {
   ): Tensor[] {
     for (const t of inputs) if (t) this.checkOwn(t, opType);
     const nodeName = this.uniqueName(opType);
-    const outTensors = outputs.map((o, i) => new Tensor(this, outputs.length === 1 ? nodeName : `${nodeName}:${i}`, o.dtype, o.shape));
+    const outTensors = outputs.map((o, i) =>
+      this.register(new Tensor(this, outputs.length === 1 ? nodeName : `${nodeName}:${i}`, o.dtype, o.shape)),
+    );
     for (const t of outTensors) this.usedNames.add(t.name);
     this.nodes.push({
       opType,
@@ -195,6 +202,23 @@ export class Graph {
     domain?: string,
   ): Tensor {
     return this.node(opType, inputs, [{ dtype, shape }], attributes, domain)[0];
+  }
+
+  /** The tensor called `name` in this graph. */
+  tensor(name: string): Tensor {
+    const t = this.byName.get(name);
+    if (!t) throw new Error(`graph ${this.name}: no tensor named "${name}"`);
+    return t;
+  }
+
+  /** The value of an inline constant, or undefined when `t` is not one. */
+  constantValue(t: Tensor): HostTensor | undefined {
+    return t.graph === this ? this.constValues.get(t.name) : undefined;
+  }
+
+  private register(t: Tensor): Tensor {
+    this.byName.set(t.name, t);
+    return t;
   }
 
   private checkOwn(t: Tensor, op: string): void {

@@ -10,3 +10,6 @@ export * from './ops/linalg.js';
 export * from './ops/conv.js';
 export * from './ops/norm.js';
 export { scalarLike } from './ops/check.js';
+export { gradients, differentiableOps } from './autodiff/gradients.js';
+export type { GradientOptions } from './autodiff/gradients.js';
+export { AutodiffError } from './autodiff/context.js';
