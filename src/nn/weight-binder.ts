@@ -17,6 +17,21 @@ export interface WeightBinderOptions {
   ignore?: (name: string) => boolean;
   /** Maps a graph weight name to the checkpoint key (for checkpoint dialects, e.g. a "model." prefix). */
   keyFor?: (name: string) => string;
+  /**
+   * Training: every weight becomes a float32 graph input named by its checkpoint key (fed each step, so an
+   * optimizer can change it), instead of external data bound into the session. See `parameters`.
+   */
+  asInputs?: boolean;
+}
+
+/** A weight bound as a graph input (asInputs): feed the checkpoint tensor's float32 values under `key`. */
+export interface BoundParameter {
+  /** Checkpoint key = graph input name. */
+  readonly key: string;
+  /** Shape in the checkpoint. */
+  readonly shape: readonly number[];
+  /** The graph input, in the view shape the model asked for (same elements, same order). */
+  readonly input: Tensor;
 }
 
 export class WeightBinder {
@@ -25,6 +40,7 @@ export class WeightBinder {
   private readonly misShaped: string[] = [];
   private readonly bound = new Map<string, Tensor>();
   private readonly stored = new Map<string, Tensor>();
+  private readonly inputs: BoundParameter[] = [];
   private readonly computeDtype: DType;
 
   constructor(
@@ -65,6 +81,12 @@ export class WeightBinder {
     }
     const located = this.take(name, shape);
     if (!located) return this.placeholder(name, viewShape ?? shape);
+    if (this.options.asInputs) {
+      const input = this.graph.input(located.info.name, 'float32', viewShape ?? shape);
+      this.inputs.push({ key: located.info.name, shape, input });
+      this.stored.set(name, input);
+      return input;
+    }
     const { file, info } = located;
     const real = realWeightPath(file.path);
     const folder = path.dirname(real);
@@ -108,6 +130,11 @@ export class WeightBinder {
       return undefined;
     }
     return location;
+  }
+
+  /** The weights bound as graph inputs (asInputs), in the order the model asked for them. */
+  parameters(): readonly BoundParameter[] {
+    return this.inputs;
   }
 
   /** Dtype of a checkpoint tensor as stored. */

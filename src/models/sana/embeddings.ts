@@ -16,14 +16,48 @@ const SINUSOID_CHANNELS = 256;
 
 /**
  * The 128 frequencies exp(-ln(10000) * i / 128) rounded as the reference computes them: every step in float32
- * (diffusers' get_timestep_embedding builds them from a float32 arange), so t * f matches for t up to 1000.
+ * (diffusers' get_timestep_embedding builds them from a float32 arange), and the exponential as PyTorch's
+ * vectorised float32 exp computes it (torchExpFloat32), which is off by one ulp from the correctly rounded value
+ * for a few i. The product t * f for t up to 1000 is sensitive to that ulp (sin and cos of arguments up to 1000),
+ * and a training step's gradient of time_embed's first layer shows it.
  */
 export function sinusoidFrequencies(channels = SINUSOID_CHANNELS): Float32Array {
   const half = channels / 2;
   const negLog = Math.fround(-Math.log(10000));
   const f = new Float32Array(half);
-  for (let i = 0; i < half; i++) f[i] = Math.fround(Math.exp(Math.fround(Math.fround(negLog * i) / half)));
+  for (let i = 0; i < half; i++) f[i] = torchExpFloat32(Math.fround(Math.fround(negLog * i) / half));
   return f;
+}
+
+/** float32 fused multiply-add: the product of two float32 values is exact in a double, then one rounding. */
+function fmaFloat32(a: number, b: number, c: number): number {
+  return Math.fround(a * b + c);
+}
+
+/**
+ * exp(x) in float32 as PyTorch's CPU kernels compute it (SLEEF's 1-ulp expf, which torch.exp's vectorised path
+ * calls): x = q ln2 + s with q = round(x / ln2) and ln2 split in two float32 parts (Cody-Waite), then a degree-6
+ * minimax polynomial of s with fused multiply-adds, and the scaling by 2^q.
+ */
+export function torchExpFloat32(x: number): number {
+  const d = Math.fround(x);
+  if (d < -104) return 0;
+  if (d > 100) return Infinity;
+  const q = roundHalfEven(Math.fround(d * Math.fround(1 / Math.LN2)));
+  let s = fmaFloat32(q, Math.fround(-0.693145751953125), d);
+  s = fmaFloat32(q, Math.fround(-1.428606765330187045e-6), s);
+  let u = Math.fround(0.000198527617612853646278381);
+  for (const c of [0.00139304355252534151077271, 0.00833336077630519866943359, 0.0416664853692054748535156, 0.166666671633720397949219, 0.5]) {
+    u = fmaFloat32(u, s, Math.fround(c));
+  }
+  u = Math.fround(1 + fmaFloat32(Math.fround(s * s), u, s));
+  const half = q >> 1;
+  return Math.fround(Math.fround(u * 2 ** half) * 2 ** (q - half));
+}
+
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** t [B] -> [B, 256] = [cos(t f), sin(t f)] (flip_sin_to_cos = True, downscale_freq_shift = 0). */

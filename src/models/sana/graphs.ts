@@ -9,7 +9,7 @@ import { add, mul, sub } from '../../graph/ops/elementwise.js';
 import { cast, dimOf, mulDims, reshape, transpose, unsqueeze } from '../../graph/ops/shape-ops.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { WeightStore } from '../../io/weights.js';
-import { crossKeyValue } from './attention.js';
+import { CrossKeyValue, crossKeyValue } from './attention.js';
 import { finalNorm, sanaBlock } from './block.js';
 import { SanaTransformerConfig, sanaDims } from './config.js';
 import { captionEmbedding, patchEmbed, timeEmbedding } from './embeddings.js';
@@ -33,31 +33,105 @@ export interface BuiltGraph {
   readonly binder: WeightBinder;
 }
 
+/** What the caption side computes for the denoise side: the mask bias and every block's keys and values. */
+export interface CaptionSide {
+  /** [B, 1, 1, T] additive bias (1 - m) * -10000. */
+  readonly maskBias: Tensor;
+  readonly crossKv: CrossKeyValue[];
+  /** caption_projection output [B, T, D] and caption_norm output (debug outputs). */
+  readonly projected: Tensor;
+  readonly normed: Tensor;
+}
+
+/** caption [B, T, Cc] and mask [B, T] int64 -> the mask bias and per-block cross-attention keys and values. */
+export function captionSide(w: WeightBinder, config: SanaTransformerConfig, caption: Tensor, mask: Tensor): CaptionSide {
+  const g = w.graph;
+  // (1 - m) * -10000, broadcast over heads and queries
+  const bias = mul(sub(1, cast(mask, 'float32')), -10000);
+  const maskBias = unsqueeze(bias, [1, 2]); // [B, 1, 1, T]
+  const { projected, normed } = captionEmbedding(w, config, caption);
+  const crossKv = Array.from({ length: config.numLayers }, (_, i) =>
+    g.scope(`transformer_blocks.${i}`, () => crossKeyValue(w, config, `transformer_blocks.${i}.attn2`, normed)),
+  );
+  return { maskBias, crossKv, projected, normed };
+}
+
 /** encoder_hidden_states [B, T, Cc] + encoder_attention_mask [B, T] int64 -> mask bias and per-block K, V. */
 export function buildCaptionGraph(config: SanaTransformerConfig, store: WeightStore, options: SanaGraphOptions = {}): BuiltGraph {
   const g = new Graph('sana_transformer_caption');
   const w = new WeightBinder(g, store);
   const caption = g.input('encoder_hidden_states', 'float32', ['B', 'T', config.captionChannels]);
   const mask = g.input('encoder_attention_mask', 'int64', ['B', 'T']);
-  // (1 - m) * -10000, broadcast over heads and queries
-  const bias = mul(sub(1, cast(mask, 'float32')), -10000);
-  g.output(unsqueeze(bias, [1, 2]), CROSS_BIAS); // [B, 1, 1, T]
-  const { projected, normed } = captionEmbedding(w, config, caption);
-  for (let i = 0; i < config.numLayers; i++) {
-    const kv = g.scope(`transformer_blocks.${i}`, () => crossKeyValue(w, config, `transformer_blocks.${i}.attn2`, normed));
+  const side = captionSide(w, config, caption, mask);
+  g.output(side.maskBias, CROSS_BIAS);
+  side.crossKv.forEach((kv, i) => {
     g.output(kv.key, crossKeyName(i));
     g.output(kv.value, crossValueName(i));
-  }
+  });
   if (options.debugOutputs) {
-    g.output(projected, 'caption_projection');
-    g.output(normed, 'caption_norm');
+    g.output(side.projected, 'caption_projection');
+    g.output(side.normed, 'caption_norm');
   }
   return { graph: g, binder: w };
 }
 
+export interface DenoiseInputs {
+  /** [B, C, H, W] */
+  readonly latent: Tensor;
+  /** [B] float32, in the transformer's [0, 1000] convention. */
+  readonly timestep: Tensor;
+  /** [B] for guidance-embedding models. */
+  readonly guidance?: Tensor;
+  /** [N, D] sin-cos table for models with interpolation_scale. */
+  readonly positions?: Tensor;
+  readonly maskBias: Tensor;
+  readonly crossKv: readonly CrossKeyValue[];
+}
+
+/** The transformer from the latent to the velocity `sample` [B, C, H, W]; `debug` receives module outputs. */
+export function denoiseSide(
+  w: WeightBinder,
+  config: SanaTransformerConfig,
+  inputs: DenoiseInputs,
+  debug: (t: Tensor, name: string) => void = () => {},
+): Tensor {
+  const { inner, outTokenChannels } = sanaDims(config);
+  const { latent } = inputs;
+  const patches = patchEmbed(w, config, latent);
+  let x = inputs.positions ? add(patches.tokens, inputs.positions) : patches.tokens; // [B, N, D]
+  debug(x, 'patch_embed');
+  const time = timeEmbedding(w, config, inputs.timestep, inputs.guidance);
+  debug(time.modulation, 'time_embed.out0');
+  debug(time.embedded, 'time_embed.out1');
+
+  for (let i = 0; i < config.numLayers; i++) {
+    const ctx = { modulation: time.modulation, crossKv: inputs.crossKv[i], maskBias: inputs.maskBias, h: patches.h, w: patches.w };
+    x = sanaBlock(w, config, i, x, ctx);
+    debug(x, `transformer_blocks.${i}`);
+  }
+  const normed = finalNorm(w, config, x, time.embedded);
+  debug(normed, 'norm_out');
+
+  const b = dimOf(latent, 0);
+  const p = config.patchSize;
+  const c = config.outChannels;
+  if (p === 1) {
+    // Channels-first projection is already NCHW: [B, C, N] -> [B, C, h, w].
+    const projected = linearToChannels(w, 'proj_out', normed, inner, outTokenChannels); // [B, C, N]
+    debug(projected, 'proj_out.channels_first');
+    return reshape(projected, [b, c, patches.h, patches.w]); // [B, C, h, w]
+  }
+  const projected = linearTokens(w, 'proj_out', normed, inner, outTokenChannels); // [B, N, p*p*C]
+  debug(projected, 'proj_out');
+  // token (y, x) feature (i*p + j)*C + c -> pixel (y*p + i, x*p + j) of channel c
+  const blocks = reshape(projected, [b, patches.h, patches.w, p, p, c]); // [B, h, w, p, p, C]
+  const moved = transpose(blocks, [0, 5, 1, 3, 2, 4]); // [B, C, h, p, w, p]
+  return reshape(moved, [b, c, mulDims(patches.h, p), mulDims(patches.w, p)]); // [B, C, H, W]
+}
+
 /** hidden_states [B, C, H, W], timestep [B] (+ guidance, pos_embed) and the caption graph's outputs -> sample. */
 export function buildDenoiseGraph(config: SanaTransformerConfig, store: WeightStore, options: SanaGraphOptions = {}): BuiltGraph {
-  const { inner, outTokenChannels } = sanaDims(config);
+  const { inner } = sanaDims(config);
   const g = new Graph('sana_transformer_denoise');
   const w = new WeightBinder(g, store);
   const latent = g.input('hidden_states', 'float32', ['B', config.inChannels, 'H', 'W']);
@@ -72,40 +146,12 @@ export function buildDenoiseGraph(config: SanaTransformerConfig, store: WeightSt
     value: g.input(crossValueName(i), 'float32', ['B', heads, headDim, 'T']),
   }));
   const debug = (t: Tensor, name: string) => {
-    if (options.debugOutputs) g.output(t, name);
+    if (!options.debugOutputs) return;
+    // the reference's proj_out output is token-major
+    if (name === 'proj_out.channels_first') g.output(transpose(t, [0, 2, 1]), 'proj_out');
+    else g.output(t, name);
   };
-
-  const patches = patchEmbed(w, config, latent);
-  let x = positions ? add(patches.tokens, positions) : patches.tokens; // [B, N, D]
-  debug(x, 'patch_embed');
-  const time = timeEmbedding(w, config, timestep, guidance);
-  debug(time.modulation, 'time_embed.out0');
-  debug(time.embedded, 'time_embed.out1');
-
-  for (let i = 0; i < config.numLayers; i++) {
-    x = sanaBlock(w, config, i, x, { modulation: time.modulation, crossKv: crossKv[i], maskBias, h: patches.h, w: patches.w });
-    debug(x, `transformer_blocks.${i}`);
-  }
-  const normed = finalNorm(w, config, x, time.embedded);
-  debug(normed, 'norm_out');
-
-  const b = dimOf(latent, 0);
-  const p = config.patchSize;
-  const c = config.outChannels;
-  let sample: Tensor;
-  if (p === 1) {
-    // Channels-first projection is already NCHW: [B, C, N] -> [B, C, h, w].
-    const projected = linearToChannels(w, 'proj_out', normed, inner, outTokenChannels); // [B, C, N]
-    if (options.debugOutputs) debug(transpose(projected, [0, 2, 1]), 'proj_out');
-    sample = reshape(projected, [b, c, patches.h, patches.w]); // [B, C, h, w]
-  } else {
-    const projected = linearTokens(w, 'proj_out', normed, inner, outTokenChannels); // [B, N, p*p*C]
-    debug(projected, 'proj_out');
-    // token (y, x) feature (i*p + j)*C + c -> pixel (y*p + i, x*p + j) of channel c
-    const blocks = reshape(projected, [b, patches.h, patches.w, p, p, c]); // [B, h, w, p, p, C]
-    const moved = transpose(blocks, [0, 5, 1, 3, 2, 4]); // [B, C, h, p, w, p]
-    sample = reshape(moved, [b, c, mulDims(patches.h, p), mulDims(patches.w, p)]); // [B, C, H, W]
-  }
+  const sample = denoiseSide(w, config, { latent, timestep, guidance, positions, maskBias, crossKv }, debug);
   g.output(sample, 'sample');
   return { graph: g, binder: w };
 }
