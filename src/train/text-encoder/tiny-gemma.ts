@@ -1,0 +1,300 @@
+// The text encoder of the small bundled SANA model: a Gemma-2-architecture Gemma2Model with small sizes, frozen at a
+// seeded initialisation, written as a transformers folder (config.json + model.safetensors) next to its word
+// tokenizer (tokenizer.json, tokenizer_config.json, special_tokens_map.json). Both load through exactly the code of
+// the real Gemma-2-2B (readGemma2Config, loadGemma2, GemmaTokenizer.fromFolder, encodePrompts). ref: SANA.md §4.5
+//
+// Initialisation: transformers' Gemma2PreTrainedModel._init_weights draws every Linear and the Embedding from
+// normal(0, initializer_range = 0.02), zeroes the padding row, and Gemma's RMSNorm weights are offsets from 1, so
+// zeros make every norm the plain RMS normalisation. That is what `transformersInit: true` writes. This encoder is
+// never trained, though, and its features must tell captions apart, so by default two things differ:
+// - Embedding std 1/sqrt(hidden) instead of 0.02. Gemma multiplies embeddings by sqrt(hidden), so at 0.02 a token's
+//   own vector enters the residual stream at RMS 0.23, while every attention and MLP output enters post-normed at
+//   RMS 1: after two layers the word itself is a small part of its state. At 1/sqrt(hidden) it enters at RMS 1.
+// - Positional attention heads (attention_bias: true, a Gemma2Config option): random q/k weights give attention
+//   logits spread by ~0.05, so every query averages its whole causal prefix, which after the ~200-token instruction
+//   is nearly the same for every prompt position; "a red circle left of a blue square" and "a blue circle left of a
+//   red square" then differ at "square" by ~1e-6 in cosine distance. Instead the q/k biases make each head attend by
+//   relative position through RoPE (the weights stay random, so content still modulates the scores): with k bias
+//   (beta, 0) on each rotary pair and q bias a_j (cos phi_j, sin phi_j), the logit of query i on key j is
+//   a_j beta cos((i - j) theta_j + phi_j) summed over the head's frequencies, which peaks at i - j = d0 for
+//   phi_j = -d0 theta_j. POSITIONAL_HEADS lists the heads: the previous token, self and previous, the last ~6 tokens,
+//   the last ~15 tokens; so "circle" carries "red" and "square" carries "blue". v and o biases are zeros.
+// test/tiny-text-encoder.test.ts measures what the choice buys.
+//
+// Draw order, one TorchGenerator(seed) for all (TorchGenerator + torchRandn reproduce torch's CPU generator, so on
+// x86-64 g = torch.Generator().manual_seed(seed); w = torch.randn(shape, generator=g) * std in this order gives the
+// same floats): embed_tokens (padding row then zeroed), then per layer q_proj, k_proj, v_proj, o_proj, gate_proj,
+// up_proj, down_proj. Norm weights and biases take no draws.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { HostTensor } from '../../io/host-tensor.js';
+import { writeBytesAtomic } from '../../io/atomic-write.js';
+import { writeSafetensors } from '../../io/safetensors.js';
+import { inverseFrequencies } from '../../models/gemma2/rotary.js';
+import { TorchGenerator, TorchSeed, torchRandn } from '../../pipeline/torch-rng.js';
+import { WordTokenizerFiles, buildShapesTokenizer, tokenizerFileText } from './word-tokenizer.js';
+
+export interface SeededGemma2Options {
+  /** Seed of the torch CPU generator every weight is drawn from. */
+  seed: TorchSeed;
+  /** Rows of the embedding table: the tokenizer's vocabulary size. */
+  vocabSize: number;
+  /** Default 128. */
+  hiddenSize?: number;
+  /** Default 2. */
+  numHiddenLayers?: number;
+  /** Default 4. */
+  numAttentionHeads?: number;
+  /** Default 2. */
+  numKeyValueHeads?: number;
+  /** Default 32. */
+  headDim?: number;
+  /** Default 256. */
+  intermediateSize?: number;
+  /** Default 8192. */
+  maxPositionEmbeddings?: number;
+  /** Std of the linear weights (config initializer_range); default 0.02. */
+  initializerRange?: number;
+  /** Std of the embedding rows; default 1/sqrt(hiddenSize), initializerRange with transformersInit. */
+  embeddingStd?: number;
+  /** Std of q_proj and k_proj weights; default initializerRange. */
+  queryKeyStd?: number;
+  /** Relative-position attention heads through q/k biases (see the header); default true, false with transformersInit. */
+  positionalHeads?: boolean;
+  /** Exactly transformers' initialisation: every weight from normal(0, initializerRange), no biases. */
+  transformersInit?: boolean;
+}
+
+/** What the weights were made with, as recorded in the safetensors metadata. */
+export interface SeededGemma2Init {
+  readonly seed: string;
+  readonly initializerRange: number;
+  readonly embeddingStd: number;
+  readonly queryKeyStd: number;
+  readonly positionalHeads: boolean;
+}
+
+/** One relative-position head: the rotary frequencies in [thetaMin, thetaMax], peak at offset d0, logit gain. */
+export interface PositionalHead {
+  readonly name: string;
+  readonly thetaMin: number;
+  readonly thetaMax: number;
+  /** Query position minus key position where the logit peaks (fractional: between two tokens). */
+  readonly d0: number;
+  /** Logit at the peak minus its mean over far-away keys. */
+  readonly strength: number;
+}
+
+/**
+ * Query head h of every layer gets POSITIONAL_HEADS[h % 4]. With head_dim 32 and rope_theta 10000 (frequencies
+ * 10^(-j/4)), softmax weights at a query 200 tokens into the text, by distance 0, 1, 2, ...: previous 0.07 0.86
+ * 0.07; selfAndPrevious 0.45 0.45 0.04; recent 0.21 0.23 0.21 0.16 0.10 0.05; phrase ~0.1 each over ~15 tokens.
+ */
+export const POSITIONAL_HEADS: readonly PositionalHead[] = [
+  { name: 'previous', thetaMin: 0.05, thetaMax: 1.01, d0: 1, strength: 30 },
+  { name: 'selfAndPrevious', thetaMin: 0.09, thetaMax: 0.6, d0: 0.5, strength: 30 },
+  { name: 'recent', thetaMin: 0.03, thetaMax: 0.2, d0: 1, strength: 20 },
+  { name: 'phrase', thetaMin: 0.009, thetaMax: 0.06, d0: 0, strength: 16 },
+];
+
+/**
+ * Magnitude of the k bias on each rotary pair. The q bias is then strength * sqrt(scalar) / (n * beta) per pair;
+ * beta 4 balances the two content cross terms (q bias . k content, q content . k bias) at ~0.7 logit std each.
+ */
+const KEY_BIAS = 4;
+
+export const TINY_GEMMA2_PAD_TOKEN_ID = 0;
+
+const FLOAT_KEYS = new Set(['attention_dropout', 'attn_logit_softcapping', 'final_logit_softcapping', 'initializer_range', 'rms_norm_eps', 'rope_theta']);
+
+function positiveInt(value: number | undefined, fallback: number, what: string): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v <= 0) throw new Error(`writeSeededGemma2: option ${what} must be a positive integer (got ${v})`);
+  return v;
+}
+
+function positiveNumber(value: number | undefined, fallback: number, what: string): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new Error(`writeSeededGemma2: option ${what} must be a positive number (got ${v})`);
+  return v;
+}
+
+/** The initialisation an options object resolves to. */
+export function seededGemma2Init(options: SeededGemma2Options): SeededGemma2Init {
+  const initializerRange = positiveNumber(options.initializerRange, 0.02, 'initializerRange');
+  const hiddenSize = positiveInt(options.hiddenSize, 128, 'hiddenSize');
+  const plain = options.transformersInit === true;
+  if (plain && options.positionalHeads === true) throw new Error('writeSeededGemma2: options transformersInit and positionalHeads exclude each other');
+  return {
+    seed: String(new TorchGenerator(options.seed).initialSeed()),
+    initializerRange,
+    embeddingStd: positiveNumber(options.embeddingStd, plain ? initializerRange : 1 / Math.sqrt(hiddenSize), 'embeddingStd'),
+    queryKeyStd: positiveNumber(options.queryKeyStd, initializerRange, 'queryKeyStd'),
+    positionalHeads: options.positionalHeads ?? !plain,
+  };
+}
+
+/** The config.json of the seeded encoder: every key transformers 4.47 writes for a Gemma2Model. */
+export function seededGemma2Config(options: SeededGemma2Options): Record<string, unknown> {
+  const init = seededGemma2Init(options);
+  const hiddenSize = positiveInt(options.hiddenSize, 128, 'hiddenSize');
+  const numAttentionHeads = positiveInt(options.numAttentionHeads, 4, 'numAttentionHeads');
+  const numKeyValueHeads = positiveInt(options.numKeyValueHeads, 2, 'numKeyValueHeads');
+  if (numAttentionHeads % numKeyValueHeads !== 0) {
+    throw new Error(`writeSeededGemma2: numKeyValueHeads (${numKeyValueHeads}) must divide numAttentionHeads (${numAttentionHeads})`);
+  }
+  const headDim = positiveInt(options.headDim, 32, 'headDim');
+  if (headDim % 2 !== 0) throw new Error(`writeSeededGemma2: option headDim must be even (got ${headDim})`);
+  const vocabSize = positiveInt(options.vocabSize, 0, 'vocabSize');
+  if (vocabSize < 3) throw new Error(`writeSeededGemma2: option vocabSize must hold <pad>, <eos> and <bos> (got ${vocabSize})`);
+  return {
+    architectures: ['Gemma2Model'],
+    attention_bias: init.positionalHeads,
+    attention_dropout: 0,
+    attn_logit_softcapping: 50,
+    bos_token_id: 2,
+    cache_implementation: 'hybrid',
+    eos_token_id: 1,
+    final_logit_softcapping: 30,
+    head_dim: headDim,
+    hidden_activation: 'gelu_pytorch_tanh',
+    hidden_size: hiddenSize,
+    initializer_range: init.initializerRange,
+    intermediate_size: positiveInt(options.intermediateSize, 256, 'intermediateSize'),
+    max_position_embeddings: positiveInt(options.maxPositionEmbeddings, 8192, 'maxPositionEmbeddings'),
+    model_type: 'gemma2',
+    num_attention_heads: numAttentionHeads,
+    num_hidden_layers: positiveInt(options.numHiddenLayers, 2, 'numHiddenLayers'),
+    num_key_value_heads: numKeyValueHeads,
+    pad_token_id: TINY_GEMMA2_PAD_TOKEN_ID,
+    query_pre_attn_scalar: headDim,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    sliding_window: 4096,
+    torch_dtype: 'float32',
+    transformers_version: '4.47.0',
+    use_cache: true,
+    vocab_size: vocabSize,
+  };
+}
+
+/** Python's repr of a float (what json.dumps writes): "50.0", "0.02", "1e-06". */
+function pythonFloat(x: number): string {
+  if (Number.isInteger(x) && Math.abs(x) < 1e16) return `${x}.0`;
+  const [mantissa, exponent] = x.toExponential().split('e');
+  const exp = Number(exponent);
+  if (exp < -4 || exp >= 16) return `${mantissa}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  return String(x);
+}
+
+/** config.json text as transformers writes it: sorted keys, 2-space indent, float-typed keys as Python floats. */
+export function configFileText(config: Record<string, unknown>): string {
+  const sorted = Object.fromEntries(Object.keys(config).sort().map((k) => [k, config[k]]));
+  const text = JSON.stringify(sorted, null, 2).replace(/^( {2}"(\w+)": )(-?[\d.e+-]+)(,?)$/gm, (line, head: string, key: string, num: string, comma: string) =>
+    FLOAT_KEYS.has(key) ? `${head}${pythonFloat(Number(num))}${comma}` : line,
+  );
+  return text + '\n';
+}
+
+/**
+ * q_proj and k_proj biases of the positional heads (the same in every layer): k bias (KEY_BIAS, 0) on each rotary
+ * pair (j, j + D/2) of every KV head, q bias a (cos phi_j, sin phi_j) on the head's frequencies, phi_j = -d0 theta_j.
+ */
+export function positionalHeadBiases(config: Record<string, unknown>): { q: Float32Array; k: Float32Array } {
+  const heads = config.num_attention_heads as number;
+  const kvHeads = config.num_key_value_heads as number;
+  const headDim = config.head_dim as number;
+  const half = headDim / 2;
+  const theta = inverseFrequencies(headDim, config.rope_theta as number);
+  const k = new Float32Array(kvHeads * headDim);
+  for (let g = 0; g < kvHeads; g++) k.fill(KEY_BIAS, g * headDim, g * headDim + half);
+  const q = new Float32Array(heads * headDim);
+  for (let h = 0; h < heads; h++) {
+    const spec = POSITIONAL_HEADS[h % POSITIONAL_HEADS.length];
+    const band = [...theta.keys()].filter((j) => theta[j] >= spec.thetaMin && theta[j] <= spec.thetaMax);
+    if (band.length === 0) continue; // a head_dim / rope_theta with no frequency in this band: a content head
+    const amplitude = (spec.strength * Math.sqrt(config.query_pre_attn_scalar as number)) / (band.length * KEY_BIAS);
+    for (const j of band) {
+      const phase = -spec.d0 * theta[j];
+      q[h * headDim + j] = amplitude * Math.cos(phase);
+      q[h * headDim + half + j] = amplitude * Math.sin(phase);
+    }
+  }
+  return { q, k };
+}
+
+function scaled(t: HostTensor<'float32'>, std: number): HostTensor<'float32'> {
+  const s = Math.fround(std);
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) d[i] = Math.fround(d[i] * s);
+  return t;
+}
+
+/** Gemma2Model weights (transformers names) drawn from the seed in the documented order. */
+export function seededGemma2Weights(options: SeededGemma2Options): Map<string, HostTensor> {
+  const c = seededGemma2Config(options);
+  const init = seededGemma2Init(options);
+  const hidden = c.hidden_size as number;
+  const heads = c.num_attention_heads as number;
+  const kvHeads = c.num_key_value_heads as number;
+  const headDim = c.head_dim as number;
+  const inter = c.intermediate_size as number;
+  const vocab = c.vocab_size as number;
+  const generator = new TorchGenerator(options.seed);
+  const draw = (shape: number[], std: number) => scaled(torchRandn(shape, generator), std);
+  const zeros = (n: number) => HostTensor.float32([n]);
+  const biases = init.positionalHeads ? positionalHeadBiases(c) : undefined;
+
+  const weights = new Map<string, HostTensor>();
+  const embed = draw([vocab, hidden], init.embeddingStd); // [vocab, hidden]
+  embed.data.fill(0, TINY_GEMMA2_PAD_TOKEN_ID * hidden, (TINY_GEMMA2_PAD_TOKEN_ID + 1) * hidden);
+  weights.set('embed_tokens.weight', embed);
+  for (let i = 0; i < (c.num_hidden_layers as number); i++) {
+    const p = `layers.${i}.`;
+    weights.set(`${p}self_attn.q_proj.weight`, draw([heads * headDim, hidden], init.queryKeyStd));
+    weights.set(`${p}self_attn.k_proj.weight`, draw([kvHeads * headDim, hidden], init.queryKeyStd));
+    weights.set(`${p}self_attn.v_proj.weight`, draw([kvHeads * headDim, hidden], init.initializerRange));
+    weights.set(`${p}self_attn.o_proj.weight`, draw([hidden, heads * headDim], init.initializerRange));
+    weights.set(`${p}mlp.gate_proj.weight`, draw([inter, hidden], init.initializerRange));
+    weights.set(`${p}mlp.up_proj.weight`, draw([inter, hidden], init.initializerRange));
+    weights.set(`${p}mlp.down_proj.weight`, draw([hidden, inter], init.initializerRange));
+    if (biases) {
+      weights.set(`${p}self_attn.q_proj.bias`, HostTensor.float32([heads * headDim], biases.q.slice()));
+      weights.set(`${p}self_attn.k_proj.bias`, HostTensor.float32([kvHeads * headDim], biases.k.slice()));
+      weights.set(`${p}self_attn.v_proj.bias`, zeros(kvHeads * headDim));
+      weights.set(`${p}self_attn.o_proj.bias`, zeros(hidden));
+    }
+    for (const norm of ['input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm']) {
+      weights.set(`${p}${norm}.weight`, zeros(hidden));
+    }
+  }
+  weights.set('norm.weight', zeros(hidden));
+  return weights;
+}
+
+/** Writes config.json and model.safetensors of the seeded Gemma2Model into `dir` (created if missing). */
+export function writeSeededGemma2(dir: string, options: SeededGemma2Options): { config: Record<string, unknown>; init: SeededGemma2Init } {
+  const config = seededGemma2Config(options);
+  const init = seededGemma2Init(options);
+  fs.mkdirSync(dir, { recursive: true });
+  writeBytesAtomic(path.join(dir, 'config.json'), Buffer.from(configFileText(config), 'utf8'));
+  writeSafetensors(path.join(dir, 'model.safetensors'), seededGemma2Weights(options), { format: 'pt', init: JSON.stringify(init) });
+  return { config, init };
+}
+
+/** Writes the three tokenizer files into `dir` (created if missing). */
+export function writeTokenizerFolder(dir: string, files: WordTokenizerFiles): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const write = (name: string, json: object) => writeBytesAtomic(path.join(dir, name), Buffer.from(tokenizerFileText(json), 'utf8'));
+  write('tokenizer.json', files.tokenizerJson);
+  write('tokenizer_config.json', files.tokenizerConfigJson);
+  write('special_tokens_map.json', files.specialTokensMapJson);
+}
+
+/** Writes the shapes model's tokenizer folder; returns its files (vocabSize for the text encoder). */
+export function writeShapesTokenizer(dir: string): WordTokenizerFiles {
+  const files = buildShapesTokenizer();
+  writeTokenizerFolder(dir, files);
+  return files;
+}

@@ -1,0 +1,273 @@
+// The shapes model's word tokenizer and seeded Gemma-2 text encoder: the tokenizer JSON as @huggingface/tokenizers
+// and GemmaTokenizer read it, the folder through the real loading path (readGemma2Config, loadGemma2,
+// encodePrompts), determinism of the seeded weights, and that the embeddings tell captions apart.
+
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { readSafetensors } from '../src/io/safetensors.js';
+import { readGemma2Config } from '../src/models/gemma2/config.js';
+import { loadGemma2 } from '../src/models/gemma2/loader.js';
+import { complexHumanInstruction } from '../src/text/complex-human-instruction.js';
+import { encodePrompts } from '../src/text/prompt-encoding.js';
+import { GemmaTokenizer } from '../src/text/tokenizer.js';
+import { inverseFrequencies } from '../src/models/gemma2/rotary.js';
+import {
+  POSITIONAL_HEADS,
+  SeededGemma2Options,
+  positionalHeadBiases,
+  seededGemma2Config,
+  writeSeededGemma2,
+  writeShapesTokenizer,
+  writeTokenizerFolder,
+} from '../src/train/text-encoder/tiny-gemma.js';
+import {
+  SHAPES_CAPTION_WORDS,
+  SHAPES_TOKENIZER_WORDS,
+  buildShapesTokenizer,
+  buildWordTokenizer,
+} from '../src/train/text-encoder/word-tokenizer.js';
+
+const UNK = 3;
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-te-'));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const tokenizerDir = path.join(root, 'tokenizer');
+const files = writeShapesTokenizer(tokenizerDir);
+const tok = GemmaTokenizer.fromFolder(tokenizerDir);
+const instruction = complexHumanInstruction('diffusers');
+const hidden = 128;
+
+/** A text encoder folder for `options` (seed, init choices) with the shapes vocabulary. */
+function encoderFolder(name: string, options: Partial<SeededGemma2Options> = {}): string {
+  const dir = path.join(root, name);
+  writeSeededGemma2(dir, { seed: 0, vocabSize: files.vocabSize, ...options });
+  return dir;
+}
+
+function cosineDistance(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return 1 - dot / Math.sqrt(na * nb);
+}
+
+/** Prompt embeddings [B, L, hidden] through the pipeline's encodePrompts, with the row/position accessor. */
+async function embed(dir: string, prompts: string[], maxSequenceLength = 16) {
+  const encoder = await loadGemma2(dir, { threads: 1 });
+  try {
+    const out = await encodePrompts(prompts, { maxSequenceLength }, tok, encoder);
+    const at = (b: number, pos: number) => out.promptEmbeds.data.subarray((b * maxSequenceLength + pos) * hidden, (b * maxSequenceLength + pos + 1) * hidden);
+    return { out, at };
+  } finally {
+    await encoder.release();
+  }
+}
+
+test('every caption word is one token, after a space and at the start of a text', () => {
+  const bad: string[] = [];
+  for (const w of SHAPES_CAPTION_WORDS) {
+    const spaced = tok.textIds(` ${w}`);
+    const bare = tok.textIds(w);
+    if (spaced.length !== 1 || tok.idToToken(spaced[0]) !== `▁${w}`) bad.push(`" ${w}" -> ${spaced.map((i) => tok.idToToken(i)).join('|')}`);
+    if (bare.length !== 1 || tok.idToToken(bare[0]) !== w) bad.push(`"${w}" -> ${bare.map((i) => tok.idToToken(i)).join('|')}`);
+  }
+  assert.deepEqual(bad, []);
+  const caption = 'a red circle left of a blue square';
+  assert.deepEqual(tok.encode(caption).map((i) => tok.idToToken(i)), ['<bos>', 'a', '▁red', '▁circle', '▁left', '▁of', '▁a', '▁blue', '▁square']);
+  // in the pipeline the caption follows the instruction's "User Prompt: ": its trailing "▁" joins the first word
+  const withInstruction = tok.encode(instruction + caption);
+  const alone = tok.encode(instruction);
+  assert.equal(tok.idToToken(alone[alone.length - 1]), '▁', 'the instruction alone ends with a lone "▁" (SANA.md §4.3)');
+  assert.deepEqual(withInstruction.slice(0, alone.length - 1), alone.slice(0, -1));
+  assert.deepEqual(withInstruction.slice(alone.length - 1).map((i) => tok.idToToken(i)), caption.split(' ').map((w) => `▁${w}`));
+});
+
+test('@huggingface/tokenizers reads tokenizer.json as written: same ids as GemmaTokenizer, ids in vocabulary order', () => {
+  const json: { model: { vocab: Record<string, number>; merges: Array<[string, string]> } } = JSON.parse(fs.readFileSync(path.join(tokenizerDir, 'tokenizer.json'), 'utf8'));
+  const config: Record<string, unknown> = JSON.parse(fs.readFileSync(path.join(tokenizerDir, 'tokenizer_config.json'), 'utf8'));
+  const rebuilt = buildShapesTokenizer();
+  assert.deepEqual({ ...json }, rebuilt.tokenizerJson, 'the file is the built JSON, and building is deterministic');
+  assert.deepEqual({ ...config }, rebuilt.tokenizerConfigJson);
+  const raw = new Tokenizer(json, config);
+  const text = 'two small green triangles above a big yellow diamond';
+  assert.deepEqual(raw.encode(text).ids, tok.encode(text));
+  assert.deepEqual(['<pad>', '<eos>', '<bos>', '<unk>', '<0x00>', '<0xFF>'].map((t) => raw.token_to_id(t)), [0, 1, 2, 3, 4, 259]);
+  const vocab = json.model.vocab;
+  assert.equal(Object.keys(vocab).length, files.vocabSize);
+  assert.deepEqual(Object.values(vocab).sort((a, b) => a - b), [...Array(files.vocabSize).keys()], 'ids are 0..N-1 with no gap');
+  for (const [a, b] of json.model.merges) assert.ok(a + b in vocab && a in vocab && b in vocab, `merge ${a} ${b}`);
+  const text2 = fs.readFileSync(path.join(tokenizerDir, 'tokenizer_config.json'), 'utf8');
+  assert.match(text2, /"model_max_length": 1000000000000000019884624838656,/);
+  assert.equal(config.tokenizer_class, 'GemmaTokenizerFast');
+  assert.equal(config.padding_side, 'right');
+  assert.deepEqual([tok.addBos, tok.addEos, tok.padId, tok.bosId, tok.eosId], [true, false, 0, 2, 1]);
+});
+
+test('text outside the vocabulary round-trips through characters and byte fallback, never <unk>', () => {
+  const texts = ['1234567890', '3 red circles and 12 squares', '😀🎨 a red 🔴', '日本語のテキスト', 'Привет мир', 'مرحبا', 'naïve café', 'tab\there\nnewline  two  spaces', 'x'.repeat(40), ' leading and trailing '];
+  for (const text of texts) {
+    const ids = tok.textIds(text);
+    assert.ok(!ids.includes(UNK), `${JSON.stringify(text)} has no <unk>`);
+    assert.equal(tok.decode(ids), text, `${JSON.stringify(text)} round-trips`);
+  }
+  assert.deepEqual(tok.textIds('😀').map((i) => tok.idToToken(i)), ['<0xF0>', '<0x9F>', '<0x98>', '<0x80>']);
+  assert.deepEqual(tok.textIds(' 42').map((i) => tok.idToToken(i)), ['▁4', '2'], 'digits split one per token, as Gemma does');
+});
+
+test('the complex human instruction tokenizes compactly', () => {
+  const ids = tok.encode(instruction);
+  assert.ok(ids.length * 4 < instruction.length, `${ids.length} ids for ${instruction.length} characters`);
+  assert.ok(!ids.includes(UNK));
+  // every word after a space is one token
+  for (const m of instruction.matchAll(/ ([A-Za-z]+(?:-[a-z]+)*)/g)) assert.equal(tok.textIds(` ${m[1]}`).length, 1, m[1]);
+  console.log(`instruction: ${instruction.length} characters -> ${ids.length} ids; vocabulary ${files.vocabSize} ids (${SHAPES_TOKENIZER_WORDS.length} words)`);
+});
+
+test('buildWordTokenizer: a word list becomes whole-word tokens whose merges never join across a space', () => {
+  const built = buildWordTokenizer(['foo', 'foobar', 'bar'], { bareWords: ['bar'] });
+  const dir = path.join(root, 'small-tokenizer');
+  writeTokenizerFolder(dir, built);
+  const small = GemmaTokenizer.fromFolder(dir);
+  const tokens = (s: string) => small.textIds(s).map((i) => small.idToToken(i));
+  assert.deepEqual(tokens(' foo foobar bar'), ['▁foo', '▁foobar', '▁bar']);
+  assert.deepEqual(tokens('bar foo'), ['bar', '▁foo']);
+  assert.deepEqual(tokens(' foob'), ['▁foob'], 'intermediate pieces are tokens');
+  assert.deepEqual(tokens(' fooz'), ['▁foo', 'z'], 'an unlisted word: longest listed prefix, then characters');
+  assert.deepEqual(tokens('oo'), ['o', 'o'], 'no merge outside a word start');
+  assert.equal(built.vocabSize, 4 + 256 + 95 + 94 + 9, 'specials, bytes, ASCII + ▁, ▁c, then f-o-o-b-a-r pieces and b-a-r');
+  assert.throws(() => buildWordTokenizer(['two words']), /must not contain whitespace/);
+  assert.throws(() => buildWordTokenizer(['']), /non-empty string/);
+});
+
+test('the folder loads through readGemma2Config, loadGemma2 and encodePrompts: [1, 300, 128], finite', async () => {
+  const dir = encoderFolder('te-default');
+  const cfg = readGemma2Config(path.join(dir, 'config.json'));
+  assert.deepEqual(
+    [cfg.vocabSize, cfg.hiddenSize, cfg.numHiddenLayers, cfg.numAttentionHeads, cfg.numKeyValueHeads, cfg.headDim, cfg.intermediateSize],
+    [files.vocabSize, 128, 2, 4, 2, 32, 256],
+  );
+  assert.deepEqual([cfg.queryPreAttnScalar, cfg.attnLogitSoftcapping, cfg.slidingWindow, cfg.rmsNormEps, cfg.ropeTheta], [32, 50, 4096, 1e-6, 10000]);
+  const configText = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
+  for (const line of ['"architectures": [\n    "Gemma2Model"\n  ]', '"rms_norm_eps": 1e-06', '"rope_theta": 10000.0', '"final_logit_softcapping": 30.0', '"torch_dtype": "float32"']) {
+    assert.ok(configText.includes(line), `config.json has ${line}`);
+  }
+
+  const loadStart = performance.now();
+  const encoder = await loadGemma2(dir, { threads: 1 });
+  const loadMs = performance.now() - loadStart;
+  const prompt = 'A red circle left of a blue square on a yellow background';
+  await encodePrompts(prompt, {}, tok, encoder); // warm-up run
+  const runs = 5;
+  const start = performance.now();
+  let out = await encodePrompts(prompt, {}, tok, encoder);
+  for (let i = 1; i < runs; i++) out = await encodePrompts(prompt, {}, tok, encoder);
+  const encodeMs = (performance.now() - start) / runs;
+  await encoder.release();
+  console.log(`text encoder: load ${loadMs.toFixed(0)} ms; one prompt with the instruction (${tok.encode(instruction).length - 1 + 12} tokens) + empty negative: ${encodeMs.toFixed(1)} ms`);
+
+  assert.deepEqual([...out.promptEmbeds.shape], [1, 300, hidden]);
+  assert.deepEqual([...out.negativePromptEmbeds.shape], [1, 300, hidden]);
+  assert.ok(out.promptEmbeds.data.every(Number.isFinite) && out.negativePromptEmbeds.data.every(Number.isFinite));
+  const mask = Array.from(out.promptAttentionMask.data, Number);
+  assert.equal(mask.reduce((a, b) => a + b, 0), 1 + 12, 'BOS + one token per word of the (lower-cased) prompt');
+  // the last hidden state is RMS-normalised (norm weight 0 = scale 1): RMS 1 at every real token
+  for (let p = 0; p < 13; p++) {
+    const v = out.promptEmbeds.data.subarray(p * hidden, (p + 1) * hidden);
+    const rms = Math.sqrt(v.reduce((a, x) => a + x * x, 0) / hidden);
+    assert.ok(Math.abs(rms - 1) < 1e-3, `RMS at position ${p}: ${rms}`);
+  }
+});
+
+test('the same seed writes identical files; another seed other weights', () => {
+  const a = encoderFolder('seed-a', { seed: 7 });
+  const b = encoderFolder('seed-b', { seed: 7 });
+  const c = encoderFolder('seed-c', { seed: 8 });
+  for (const f of ['config.json', 'model.safetensors']) assert.ok(fs.readFileSync(path.join(a, f)).equals(fs.readFileSync(path.join(b, f))), f);
+  const wa = readSafetensors(path.join(a, 'model.safetensors'));
+  const wc = readSafetensors(path.join(c, 'model.safetensors'));
+  assert.deepEqual([...wa.keys()].sort(), [...wc.keys()].sort());
+  for (const name of ['embed_tokens.weight', 'layers.0.self_attn.q_proj.weight', 'layers.1.mlp.down_proj.weight']) {
+    assert.notDeepEqual(wa.get(name)!.data, wc.get(name)!.data, name);
+  }
+  const embedding = wa.get('embed_tokens.weight')!.data as Float32Array;
+  assert.ok(embedding.subarray(0, hidden).every((x) => x === 0), 'the <pad> row is zero');
+  let sq = 0;
+  for (let i = hidden; i < embedding.length; i++) sq += embedding[i] * embedding[i];
+  const std = Math.sqrt(sq / (embedding.length - hidden));
+  assert.ok(Math.abs(std - 1 / Math.sqrt(hidden)) < 0.003, `embedding std ${std}`);
+  assert.ok((wa.get('layers.0.input_layernorm.weight')!.data as Float32Array).every((x) => x === 0), 'RMSNorm offsets are zero');
+});
+
+test('transformersInit: normal(0, 0.02) everywhere, no attention biases', () => {
+  const dir = encoderFolder('plain', { transformersInit: true });
+  const w = readSafetensors(path.join(dir, 'model.safetensors'));
+  assert.ok(![...w.keys()].some((k) => k.endsWith('.bias')));
+  assert.equal(readGemma2Config(path.join(dir, 'config.json')).attentionBias, false);
+  const e = w.get('embed_tokens.weight')!.data as Float32Array;
+  const std = Math.sqrt(e.reduce((a, x) => a + x * x, 0) / (e.length - hidden));
+  assert.ok(Math.abs(std - 0.02) < 0.001, `embedding std ${std}`);
+  assert.equal(seededGemma2Config({ seed: 0, vocabSize: 10, positionalHeads: false }).attention_bias, false);
+});
+
+test('positional heads: the q/k bias logits peak at each head\'s offset d0 (RoPE arithmetic)', () => {
+  const config = seededGemma2Config({ seed: 0, vocabSize: files.vocabSize });
+  const { q, k } = positionalHeadBiases(config);
+  const D = config.head_dim as number;
+  const half = D / 2;
+  const theta = inverseFrequencies(D, config.rope_theta as number);
+  /** rope(x) at position p on the pairs (j, j + D/2) as transformers applies it */
+  const rope = (x: Float32Array, p: number) => {
+    const out = new Float64Array(D);
+    for (let j = 0; j < half; j++) {
+      const c = Math.cos(p * theta[j]);
+      const s = Math.sin(p * theta[j]);
+      out[j] = x[j] * c - x[j + half] * s;
+      out[j + half] = x[j + half] * c + x[j] * s;
+    }
+    return out;
+  };
+  const groups = (config.num_attention_heads as number) / (config.num_key_value_heads as number);
+  const queryPos = 220;
+  for (let h = 0; h < (config.num_attention_heads as number); h++) {
+    const spec = POSITIONAL_HEADS[h % POSITIONAL_HEADS.length];
+    const qr = rope(q.subarray(h * D, (h + 1) * D), queryPos);
+    const kv = Math.floor(h / groups);
+    const logits = Array.from({ length: queryPos + 1 }, (_, d) => {
+      const kr = rope(k.subarray(kv * D, (kv + 1) * D), queryPos - d);
+      return qr.reduce((a, x, i) => a + x * kr[i], 0) / Math.sqrt(config.query_pre_attn_scalar as number);
+    });
+    const best = logits.indexOf(Math.max(...logits));
+    assert.ok(Math.abs(best - spec.d0) <= 0.5, `${spec.name}: peak at distance ${best}, want ${spec.d0}`);
+    const far = logits.slice(40);
+    assert.ok(Math.max(...logits) - far.reduce((a, b) => a + b, 0) / far.length > spec.strength * 0.8, `${spec.name}: peak stands out`);
+  }
+});
+
+test('different captions give different embeddings at the words they change, and the same ones before', async () => {
+  const prompts = ['a red circle left of a blue square', 'a blue circle left of a red square'];
+  // ▁a ▁red ▁circle ▁left ▁of ▁a ▁blue ▁square at positions 1..8 (0 = BOS)
+  const { at } = await embed(encoderFolder('te-context'), prompts);
+  assert.deepEqual(at(0, 1), at(1, 1), 'identical prefix, identical states (causal)');
+  const circle = cosineDistance(at(0, 3), at(1, 3));
+  const square = cosineDistance(at(0, 8), at(1, 8));
+  const colour = cosineDistance(at(0, 2), at(1, 2));
+  console.log(`cosine distance, swapped colours: at "red"/"blue" ${colour.toFixed(3)}, at "circle" ${circle.toFixed(3)}, at "square" ${square.toFixed(3)}`);
+  assert.ok(colour > 0.2, `the colour word itself differs: ${colour}`);
+  assert.ok(circle > 0.05, `"circle" knows its colour: ${circle}`);
+  assert.ok(square > 0.05, `"square" knows its colour: ${square}`);
+
+  // what the default init buys: with transformers' plain init the last shape hardly knows its colour
+  const plain = await embed(encoderFolder('te-plain', { transformersInit: true }), prompts);
+  const plainSquare = cosineDistance(plain.at(0, 8), plain.at(1, 8));
+  console.log(`same with transformersInit: at "square" ${plainSquare.toExponential(2)}`);
+  assert.ok(plainSquare < square / 10, `plain init ${plainSquare} vs default ${square}`);
+});
