@@ -7,7 +7,7 @@ export { WeightStore, findWeights } from './io/weights.js';
 export { encodePng, decodePng, writePng } from './io/png.js';
 export type { RgbImage } from './io/png.js';
 
-export { loadSanaPipeline, pipelineComponents } from './pipeline/components.js';
+export { DEFAULT_MODEL_DIR, loadSanaPipeline, pipelineComponents } from './pipeline/components.js';
 export type { LoadPipelineOptions, LoadedPipeline } from './pipeline/components.js';
 export { SanaPipeline } from './pipeline/sana-pipeline.js';
 export type { PipelineEvent, PipelineResult, PipelineTimings, GivenEmbeddings } from './pipeline/sana-pipeline.js';
@@ -36,3 +36,18 @@ export { complexHumanInstruction } from './text/complex-human-instruction.js';
 
 export { nodeBackend, defaultBackend } from './runtime/node-backend.js';
 export type { Backend, ModelSession, SessionOptions } from './runtime/backend.js';
+
+// training
+export { gradients } from './graph/autodiff/gradients.js';
+export { AdamW, clipGradNorm, learningRate, WeightEma } from './train/optimizer.js';
+export type { AdamWOptions, LearningRateSchedule } from './train/optimizer.js';
+export { TrainSession, readParameters } from './train/train-graph.js';
+export { buildFlowMatchingGraph } from './train/flow-matching-objective.js';
+export { buildDcaeReconstructionGraph } from './train/dcae-objective.js';
+export { trainVae } from './train/vae-trainer.js';
+export type { VaeTrainOptions } from './train/vae-trainer.js';
+export { trainTransformer } from './train/transformer-trainer.js';
+export type { TransformerTrainOptions } from './train/transformer-trainer.js';
+export { trainDefaultModel } from './train/default-model/recipe.js';
+export { readCaptionFolder, DataFolderError } from './train/caption-folder.js';
+export { writeShapesDataset, evaluationPrompts, checkImage, summarizeChecks } from './train/shapes/index.js';

@@ -16,12 +16,13 @@ import { createProgress, formatSeconds } from './progress.js';
 import { parseNumber, parsePositiveInt } from './arg-values.js';
 import { parseTilingFlags } from './tiling-flags.js';
 
-export const GENERATE_HELP = `Usage: sana generate "PROMPT" ["PROMPT" ...] --model DIR|REPO_ID [options]
+export const GENERATE_HELP = `Usage: sana generate "PROMPT" ["PROMPT" ...] [--model DIR|REPO_ID] [options]
 
 Generates images from text and writes PNG files (with prompt, seed and settings in PNG text chunks).
 
 Options:
   --model DIR|REPO_ID        pipeline folder (model_index.json) or a Hugging Face repo id in the local cache
+                             (default: the bundled model, coloured shapes at 256 px)
   -o, --output FILE          output PNG (default sana-<seed>.png); several images get -<n> before .png
   --negative TEXT            negative prompt (default "")
   --steps N                  denoising steps (default 20)
@@ -104,10 +105,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
     process.stdout.write(GENERATE_HELP);
     return;
   }
-  if (!positionals.length) throw new UsageError('give a prompt, e.g. sana generate "a cat holding a sign" --model DIR');
-  if (!values.model) {
-    throw new UsageError('--model is required: a pipeline folder (model_index.json) or a Hugging Face repo id in the local cache');
-  }
+  if (!positionals.length) throw new UsageError('give a prompt, e.g. sana generate "a red circle left of a blue square"');
   const sampler = values.sampler;
   if (sampler !== undefined && sampler !== 'dpm' && sampler !== 'euler') {
     throw new UsageError(`--sampler: expected dpm or euler, got "${sampler}"`);

@@ -41,6 +41,7 @@ export class WeightBinder {
   private readonly bound = new Map<string, Tensor>();
   private readonly stored = new Map<string, Tensor>();
   private readonly inputs: BoundParameter[] = [];
+  private readonly requests = new Map<string, readonly number[]>();
   private readonly computeDtype: DType;
 
   constructor(
@@ -118,6 +119,7 @@ export class WeightBinder {
    */
   take(name: string, shape: readonly number[]): WeightLocation | undefined {
     const key = this.key(name);
+    this.requests.set(key, [...shape]);
     if (!this.store.has(key)) {
       this.missing.push(`${key} ${JSON.stringify(shape)}`);
       return undefined;
@@ -130,6 +132,14 @@ export class WeightBinder {
       return undefined;
     }
     return location;
+  }
+
+  /**
+   * Every checkpoint key the model asked for, with the shape it expects, present in the store or not: building a
+   * model over an empty store lists the weights a new model needs (initialisation from scratch).
+   */
+  requested(): ReadonlyMap<string, readonly number[]> {
+    return this.requests;
   }
 
   /** The weights bound as graph inputs (asInputs), in the order the model asked for them. */

@@ -4,6 +4,7 @@
 // ref: SANA.md §0
 
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HostTensor } from '../io/host-tensor.js';
 import { readDcaeConfig } from '../models/dcae/config.js';
 import { Dcae, DcaeLoadOptions } from '../models/dcae/model.js';
@@ -89,9 +90,18 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
   };
 }
 
-export async function loadSanaPipeline(model: string, options: LoadPipelineOptions = {}): Promise<LoadedPipeline> {
-  const pipeline = new SanaPipeline(pipelineComponents(model, options), { keepResident: options.keepResident });
-  return { pipeline, modelName: model };
+/**
+ * The bundled default model: a small SANA trained by `sana train-default` on the coloured-shapes data set (256 px;
+ * models/default in the package).
+ */
+export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'models', 'default');
+export const DEFAULT_MODEL_NAME = 'sana-ts/default (coloured shapes, 256 px)';
+
+/** Loads a pipeline folder or cached repo id; with no model, the bundled default model. */
+export async function loadSanaPipeline(model?: string, options: LoadPipelineOptions = {}): Promise<LoadedPipeline> {
+  const folder = model ?? DEFAULT_MODEL_DIR;
+  const pipeline = new SanaPipeline(pipelineComponents(folder, options), { keepResident: options.keepResident });
+  return { pipeline, modelName: model ?? DEFAULT_MODEL_NAME };
 }
 
 function gemmaPromptEncoder(

@@ -30,10 +30,15 @@ const SIZES_2048: Array<[number, number]> = [
 ];
 
 function table(keys: string[], sizes: Array<[number, number]>, scale: number): BinTable {
-  return Object.fromEntries(keys.map((k, i) => [k, [sizes[i][0] * scale, sizes[i][1] * scale] as const]));
+  // sizes stay multiples of 32 (the DC-AE's compression); exact for diffusers' own scales
+  const snap = (v: number) => Math.max(32, Math.round((v * scale) / 32) * 32);
+  return Object.fromEntries(keys.map((k, i) => [k, [snap(sizes[i][0]), snap(sizes[i][1])] as const]));
 }
 
 export const ASPECT_RATIO_BINS: Readonly<Record<number, BinTable>> = {
+  // sana-ts extension (diffusers has no table for it): the 256 px bins of the bundled default model, the 1024 px
+  // table at a quarter of the size, rounded to multiples of 32
+  8: table(KEYS_33, SIZES_1024, 0.25),
   16: table(KEYS_33, SIZES_1024, 0.5),
   32: table(KEYS_33, SIZES_1024, 1),
   64: table(KEYS_40, SIZES_2048, 1),
@@ -44,7 +49,7 @@ export const ASPECT_RATIO_BINS: Readonly<Record<number, BinTable>> = {
 export function binResolution(sampleSize: number, height: number, width: number): { height: number; width: number } {
   const bins = ASPECT_RATIO_BINS[sampleSize];
   if (!bins) {
-    throw new Error(`resolution binning: no table for transformer sample_size ${sampleSize} (tables: 16, 32, 64, 128); use --no-binning`);
+    throw new Error(`resolution binning: no table for transformer sample_size ${sampleSize} (tables: 8, 16, 32, 64, 128); use --no-binning`);
   }
   const ratio = height / width;
   let best = '';

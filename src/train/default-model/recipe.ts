@@ -1,0 +1,197 @@
+// The bundled default model, retrained from scratch by one command (`sana train-default`): the procedural data
+// sets, the DC-AE autoencoder, the latent scaling factor, a seeded Gemma-2 text encoder with its word tokenizer
+// (frozen at initialisation: the caption language is a small closed grammar, and the DiT's cross-attention learns
+// the mapping from the encoder's context-mixing random features; see text-encoder/tiny-gemma.ts), the SANA
+// transformer, and the export as a diffusers pipeline folder with 16-bit weights. Every stage resumes: an
+// interrupted run picks up from the last checkpoint of the stage it was in.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { HostTensor, floatToHalf } from '../../io/host-tensor.js';
+import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
+import { Dcae } from '../../models/dcae/model.js';
+import { readCaptionFolder, loadTrainingImage } from '../caption-folder.js';
+import { TrainProgress } from '../progress.js';
+import { initializeSanaTransformer, writeDiffusersComponent } from '../initialize.js';
+import { parseSanaTransformerConfig } from '../../models/sana/config.js';
+import { writeShapesDataset } from '../shapes/dataset.js';
+import { evaluationPrompts } from '../shapes/evaluation.js';
+import { writeSeededGemma2, writeShapesTokenizer } from '../text-encoder/tiny-gemma.js';
+import { trainTransformer } from '../transformer-trainer.js';
+import { trainVae } from '../vae-trainer.js';
+import { DEFAULT_IMAGE_SIZE, DEFAULT_SCHEDULER_CONFIG, DEFAULT_TRANSFORMER_CONFIG, DEFAULT_VAE_CONFIG, MODEL_INDEX } from './configs.js';
+
+export interface RecipeOptions {
+  /** Working folder: data sets, checkpoints, caches, logs. */
+  readonly work: string;
+  /** Where the finished pipeline folder goes. */
+  readonly out: string;
+  readonly threads?: number;
+  readonly progress?: TrainProgress;
+  /** Scale every stage down (a smoke run of the whole recipe, for tests). */
+  readonly quick?: boolean;
+}
+
+export const RECIPE = {
+  seed: 0,
+  vae: { images: 1500, validation: 16, steps: 1800, batch: 8, crop: 128, lr: 1.5e-3, warmup: 100, checkpointEvery: 600 },
+  transformer: { images: 6000, steps: 2400, batch: 32, lr: 5e-4, warmup: 200, emaDecay: 0.998, checkpointEvery: 400 },
+  textEncoderSeed: 7,
+} as const;
+
+export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
+  const q = o.quick ? 0.01 : 1;
+  const steps = (n: number) => Math.max(2, Math.round(n * q));
+  const count = (n: number) => Math.max(24, Math.round(n * q));
+  fs.mkdirSync(o.work, { recursive: true });
+  const vaeData = path.join(o.work, 'shapes-vae');
+  const data = path.join(o.work, 'shapes');
+  const base = path.join(o.work, 'base');
+  const r = RECIPE;
+
+  // 1. Data: a small set for the autoencoder (crops), a larger one for the transformer; disjoint seeds.
+  if (!fs.existsSync(path.join(vaeData, 'captions.jsonl'))) {
+    o.progress?.stage(`writing ${count(r.vae.images + r.vae.validation)} images to ${vaeData}`);
+    writeShapesDataset(vaeData, { count: count(r.vae.images + r.vae.validation), seed: 1, size: DEFAULT_IMAGE_SIZE, split: 'train' });
+  }
+  if (!fs.existsSync(path.join(data, 'captions.jsonl'))) {
+    o.progress?.stage(`writing ${count(r.transformer.images)} images to ${data}`);
+    writeShapesDataset(data, { count: count(r.transformer.images), seed: 2, size: DEFAULT_IMAGE_SIZE, split: 'train' });
+  }
+
+  // 2. The autoencoder.
+  const vaeOut = path.join(o.work, 'vae');
+  const vaeSteps = steps(r.vae.steps);
+  await trainVae({
+    data: vaeData,
+    out: vaeOut,
+    config: DEFAULT_VAE_CONFIG as unknown as Record<string, unknown>,
+    steps: vaeSteps,
+    batch: r.vae.batch,
+    crop: r.vae.crop,
+    imageSize: DEFAULT_IMAGE_SIZE,
+    lr: r.vae.lr,
+    warmupSteps: Math.min(r.vae.warmup, vaeSteps - 1),
+    decay: 'cosine',
+    weightDecay: 0.01,
+    maxGradNorm: 1,
+    seed: r.seed,
+    checkpointEvery: Math.min(r.vae.checkpointEvery, vaeSteps),
+    validationImages: o.quick ? 4 : r.vae.validation,
+    threads: o.threads,
+    resume: true,
+    progress: o.progress,
+  });
+
+  // 3. The base pipeline: the autoencoder with its latent scaling factor (1 / std of the training latents, as
+  //    Stable Diffusion and DC-AE derive theirs), the seeded text encoder and its tokenizer, the scheduler.
+  if (!fs.existsSync(path.join(base, 'model_index.json'))) {
+    const vaeDir = path.join(vaeOut, 'checkpoint-latest', 'vae');
+    const scale = await latentScalingFactor(vaeDir, data, o.threads);
+    o.progress?.stage(`latent scaling factor ${scale.toFixed(5)}`);
+    const tmp = `${base}.tmp`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.cpSync(vaeDir, path.join(tmp, 'vae'), { recursive: true });
+    const vaeConfigFile = path.join(tmp, 'vae', 'config.json');
+    const vaeConfig = JSON.parse(fs.readFileSync(vaeConfigFile, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(vaeConfigFile, `${JSON.stringify({ ...vaeConfig, scaling_factor: Number(scale.toFixed(5)) }, null, 2)}\n`);
+    const tokenizer = writeShapesTokenizer(path.join(tmp, 'tokenizer'));
+    writeSeededGemma2(path.join(tmp, 'text_encoder'), { seed: r.textEncoderSeed, vocabSize: tokenizer.vocabSize });
+    fs.mkdirSync(path.join(tmp, 'scheduler'));
+    fs.writeFileSync(path.join(tmp, 'scheduler', 'scheduler_config.json'), `${JSON.stringify(DEFAULT_SCHEDULER_CONFIG, null, 2)}\n`);
+    fs.writeFileSync(path.join(tmp, 'model_index.json'), `${JSON.stringify(MODEL_INDEX, null, 2)}\n`);
+    // the untrained transformer completes the pipeline folder (the trainer starts from the same seeded weights)
+    const transformerConfig = DEFAULT_TRANSFORMER_CONFIG as unknown as Record<string, unknown>;
+    writeDiffusersComponent(path.join(tmp, 'transformer'), transformerConfig, initializeSanaTransformer(parseSanaTransformerConfig(transformerConfig, 'default transformer'), r.seed));
+    fs.renameSync(tmp, base);
+  }
+
+  // 4. The transformer.
+  const transformerOut = path.join(o.work, 'transformer');
+  const tSteps = steps(r.transformer.steps);
+  await trainTransformer({
+    data,
+    out: transformerOut,
+    base,
+    transformerConfig: DEFAULT_TRANSFORMER_CONFIG as unknown as Record<string, unknown>,
+    steps: tSteps,
+    batch: o.quick ? 4 : r.transformer.batch,
+    lr: r.transformer.lr,
+    warmupSteps: Math.min(r.transformer.warmup, tSteps - 1),
+    decay: 'cosine',
+    weightDecay: 0.01,
+    maxGradNorm: 1,
+    emaDecay: r.transformer.emaDecay,
+    captionDropout: 0.1,
+    logitMean: 0,
+    logitStd: 1,
+    imageSize: DEFAULT_IMAGE_SIZE,
+    maxSequenceLength: 300,
+    seed: r.seed,
+    checkpointEvery: Math.min(r.transformer.checkpointEvery, tSteps),
+    validationPrompts: evaluationPrompts()
+      .filter((_, i) => i % 12 === 0)
+      .map((p) => p.prompt),
+    validationSteps: 20,
+    threads: o.threads,
+    resume: true,
+    progress: o.progress,
+  });
+
+  // 5. Export with 16-bit weights.
+  exportPipeline(path.join(transformerOut, 'checkpoint-latest'), o.out);
+  o.progress?.stage(`wrote the pipeline to ${o.out} (${(folderBytes(o.out) / 1e6).toFixed(1)} MB)`);
+}
+
+/** 1 / std of the unscaled latents of (up to) 256 images of the folder. */
+async function latentScalingFactor(vaeDir: string, data: string, threads?: number): Promise<number> {
+  const records = readCaptionFolder(data).slice(0, 256);
+  const dcae = await Dcae.load(vaeDir, { parts: ['encoder'], threads });
+  let sum = 0;
+  let sumSq = 0;
+  let n = 0;
+  try {
+    for (const r of records) {
+      const z = (await dcae.encode(HostTensor.float32([1, 3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE], loadTrainingImage(data, r, DEFAULT_IMAGE_SIZE)))).data as Float32Array;
+      for (const v of z) {
+        sum += v;
+        sumSq += v * v;
+      }
+      n += z.length;
+    }
+  } finally {
+    await dcae.release();
+  }
+  const mean = sum / n;
+  return 1 / Math.sqrt(sumSq / n - mean * mean);
+}
+
+/** Copies a pipeline checkpoint without the training state, with float32 weights stored as float16. */
+export function exportPipeline(checkpoint: string, out: string): void {
+  const tmp = `${out}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.cpSync(checkpoint, tmp, { recursive: true, filter: (f) => !f.endsWith('training_state.safetensors') && !f.includes('.sana-ts-cache') });
+  for (const [component, file] of [['transformer', 'diffusion_pytorch_model.safetensors'], ['vae', 'diffusion_pytorch_model.safetensors'], ['text_encoder', 'model.safetensors']]) {
+    const p = path.join(tmp, component, file);
+    const half = new Map<string, HostTensor>();
+    for (const [name, t] of readSafetensors(p)) {
+      const f = t.toFloat32();
+      const h = new Uint16Array(f.length);
+      for (let i = 0; i < f.length; i++) h[i] = floatToHalf(f[i]);
+      half.set(name, new HostTensor('float16', t.shape, h));
+    }
+    writeSafetensors(p, half, { format: 'pt' });
+  }
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  fs.renameSync(tmp, out);
+}
+
+function folderBytes(dir: string): number {
+  let total = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    total += e.isDirectory() ? folderBytes(p) : fs.statSync(p).size;
+  }
+  return total;
+}
