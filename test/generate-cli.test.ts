@@ -120,7 +120,11 @@ test('bad arguments: each gets a clear message, exit code 2 and no output file',
 
 test('the resolution bin table follows sample_size; a model without a table asks for --no-binning', () => {
   const dir = tmp();
-  expectBad([prompt, '--model', model, '-o', path.join(dir, 'x.png')], /no table for transformer sample_size 8.*--no-binning/, dir);
+  const copy = modelCopy();
+  editJson(path.join(copy, 'transformer', 'config.json'), (j) => {
+    j.sample_size = 4;
+  });
+  expectBad([prompt, '--model', copy, '-o', path.join(dir, 'x.png')], /no table for transformer sample_size 4.*--no-binning/, dir);
 });
 
 test('latents: wrong shape, NaN values, missing tensor are named', () => {

@@ -19,6 +19,10 @@ test('resolution binning picks the nearest ratio of the table chosen by sample_s
   assert.deepEqual(binResolution(128, 4096, 4096), { height: 4096, width: 4096 });
   assert.deepEqual(binResolution(64, 2900, 1000), { height: 3328, width: 1152 }); // 2.9 -> 2.89 (40-entry table)
   assert.throws(() => binResolution(24, 512, 512), /sample_size 24/);
+  // sample_size 8 (the bundled 256 px model): the 1024 table at a quarter, rounded to multiples of 32
+  assert.deepEqual(binResolution(8, 256, 256), { height: 256, width: 256 });
+  assert.deepEqual(binResolution(8, 128, 512), { height: 128, width: 512 }); // 0.25: 512 x 2048 / 4
+  assert.deepEqual(binResolution(8, 200, 300), { height: 224, width: 320 }); // 0.667 -> 0.68: 832 x 1216 / 4 = 208 x 304, rounded
 });
 
 test('bilinear resize matches torch align_corners=False on a hand-computed case', () => {
