@@ -15,7 +15,7 @@ import { WeightStore, findWeights } from '../src/io/weights.js';
 import { parseDcaeConfig } from '../src/models/dcae/config.js';
 import { buildDecoder } from '../src/models/dcae/decoder.js';
 import { buildEncoder } from '../src/models/dcae/encoder.js';
-import { parseSanaTransformerConfig, sanaDims } from '../src/models/sana/config.js';
+import { parseSanaTransformerConfig } from '../src/models/sana/config.js';
 import { sincosPositionTable } from '../src/models/sana/embeddings.js';
 import { captionSide, denoiseSide } from '../src/models/sana/graphs.js';
 import { ConfigReader } from '../src/io/config.js';
@@ -124,7 +124,6 @@ function transformerCase(): Case {
   const latent = g.input('latent', 'float32', [batch, c, h, w]);
   const side = captionSide(binder, config, g.input('caption', 'float32', [batch, tokens, config.captionChannels]), g.input('mask', 'int64', [batch, tokens]));
   const positions = g.constant(sincosPositionTable(config, h, w), 'pos'); // [N, D]
-  if (positions.shape[1] !== sanaDims(config).inner) throw new Error('position table width');
   g.output(denoiseSide(binder, config, { latent, timestep: g.input('t', 'float32', [batch]), positions, maskBias: side.maskBias, crossKv: side.crossKv }), 'sample');
   const inferenceFeeds = { latent: feeds.x0, caption: feeds.encoder_hidden_states, mask: feeds.encoder_attention_mask, t: HostTensor.float32([batch], new Float32Array(batch).fill(500)) };
   return { name: 'transformer', batch, trainable, store, feeds, inference: g, inferenceFeeds };

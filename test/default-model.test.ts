@@ -12,6 +12,7 @@ import { decodePng } from '../src/io/png.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { DEFAULT_MODEL_DIR } from '../src/pipeline/components.js';
 import { autoencoderPsnr, evaluatePrompts } from '../src/train/default-model/evaluate.js';
+import { folderBytes } from '../src/train/default-model/recipe.js';
 import { formatCheckSummary } from '../src/train/shapes/accuracy.js';
 import { repoRoot } from './helpers/fixtures.js';
 
@@ -23,15 +24,6 @@ const MIN_ATTRIBUTE_ACCURACY = 0.3; // measured 0.346 (a random-weight model: 0.
 const MIN_AUTOENCODER_PSNR_DB = 26.5; // measured 27.05
 
 const cli = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-
-function folderBytes(dir: string): number {
-  let total = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    total += e.isDirectory() ? folderBytes(p) : fs.statSync(p).size;
-  }
-  return total;
-}
 
 describe('the bundled default model', () => {
   it('is a complete pipeline folder of at most 25 MB with 16-bit weights', () => {

@@ -1,9 +1,8 @@
 // `sana train-vae --data DIR --out DIR ...`: trains (or fine-tunes) the DC-AE autoencoder on a caption folder.
 
-import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { trainVae } from '../train/vae-trainer.js';
-import { parseNumber, parsePositiveInt } from './arg-values.js';
+import { parseNumber, parsePositiveInt, readJsonArg } from './arg-values.js';
 import { UsageError } from './errors.js';
 import { formatSeconds } from './progress.js';
 import { createTrainProgress } from './train-progress.js';
@@ -70,15 +69,7 @@ export async function trainVaeCommand(argv: string[]): Promise<void> {
   if (!v.data) throw new UsageError('--data DIR is required');
   if (!v.out) throw new UsageError('--out DIR is required');
   if (!v.config && !v.init && !v.resume) throw new UsageError('give --config FILE (a new model), --init DIR (fine-tune) or --resume');
-  let config: Record<string, unknown> | undefined;
-  if (v.config) {
-    if (!fs.existsSync(v.config)) throw new UsageError(`--config: ${v.config} does not exist`);
-    try {
-      config = JSON.parse(fs.readFileSync(v.config, 'utf8')) as Record<string, unknown>;
-    } catch (e) {
-      throw new UsageError(`--config: ${v.config} is not valid JSON (${(e as Error).message})`);
-    }
-  }
+  const config = v.config ? readJsonArg(v.config, '--config') : undefined;
   const schedule = v.schedule ?? 'cosine';
   if (schedule !== 'constant' && schedule !== 'cosine') throw new UsageError(`--schedule: expected constant or cosine, got "${schedule}"`);
   const maxNorm = v['max-grad-norm'] !== undefined ? parseNumber(v['max-grad-norm'], '--max-grad-norm') : 1;

@@ -1,12 +1,11 @@
 // `sana train --data DIR --base MODEL --out DIR ...`: trains or fine-tunes a SANA transformer on a caption folder;
 // `sana train-default`: retrains the bundled default model from scratch.
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { trainDefaultModel } from '../train/default-model/recipe.js';
 import { trainTransformer } from '../train/transformer-trainer.js';
-import { parseNumber, parsePositiveInt } from './arg-values.js';
+import { parseNumber, parsePositiveInt, readJsonArg } from './arg-values.js';
 import { UsageError } from './errors.js';
 import { formatSeconds } from './progress.js';
 import { createTrainProgress } from './train-progress.js';
@@ -56,15 +55,6 @@ Options:
   --quick        every stage scaled down to a smoke run (minutes)
 `;
 
-function readJson(file: string, flag: string): Record<string, unknown> {
-  if (!fs.existsSync(file)) throw new UsageError(`${flag}: ${file} does not exist`);
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new UsageError(`${flag}: ${file} is not valid JSON (${(e as Error).message})`);
-  }
-}
-
 export async function trainCommand(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args: argv,
@@ -110,7 +100,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     data: v.data!,
     base: v.base!,
     out: v.out!,
-    transformerConfig: v['transformer-config'] ? readJson(v['transformer-config'], '--transformer-config') : undefined,
+    transformerConfig: v['transformer-config'] ? readJsonArg(v['transformer-config'], '--transformer-config') : undefined,
     resume: Boolean(v.resume),
     steps: parsePositiveInt(v.steps ?? '2000', '--steps'),
     batch: parsePositiveInt(v.batch ?? '32', '--batch'),

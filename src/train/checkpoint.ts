@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HostTensor } from '../io/host-tensor.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import { AdamW, AdamWOptions, WeightEma } from './optimizer.js';
 import { writeDiffusersComponent } from './initialize.js';
 
@@ -78,7 +78,8 @@ export interface LoadedCheckpoint {
 export function loadCheckpoint(dir: string): LoadedCheckpoint {
   const file = path.join(dir, STATE_FILE);
   if (!fs.existsSync(file)) throw new Error(`checkpoint ${dir}: no ${STATE_FILE} (not a training checkpoint)`);
-  const { tensors, metadata } = readStateFile(file);
+  const stateFile = SafetensorsFile.open(file);
+  const metadata = stateFile.metadata;
   const step = Number(metadata.step);
   const component = metadata.component;
   if (!Number.isInteger(step) || step < 0 || !component) throw new Error(`${file}: metadata needs step and component`);
@@ -88,7 +89,8 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
   optimizer.step = Number(metadata.adam_step);
   const values = new Map<string, Float32Array>();
   const emaValues = new Map<string, Float32Array>();
-  for (const [name, t] of tensors) {
+  for (const name of stateFile.tensors.keys()) {
+    const t = stateFile.read(name);
     const dot = name.indexOf('.');
     const kind = name.slice(0, dot);
     const key = name.slice(dot + 1);
@@ -107,12 +109,4 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
     for (const [key, v] of emaValues) ema.shadow.get(key)?.set(v);
   }
   return { step, values, optimizer, ema, componentDir: path.join(dir, component) };
-}
-
-function readStateFile(file: string): { tensors: Map<string, HostTensor>; metadata: Record<string, string> } {
-  const tensors = readSafetensors(file);
-  const bytes = fs.readFileSync(file);
-  const headerLength = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as { __metadata__?: Record<string, string> };
-  return { tensors, metadata: header.__metadata__ ?? {} };
 }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HostTensor } from '../io/host-tensor.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import { Dcae } from '../models/dcae/model.js';
 import { loadGemma2 } from '../models/gemma2/loader.js';
 import { encodePrompts } from '../text/prompt-encoding.js';
@@ -71,17 +71,15 @@ export async function loadOrBuildEmbeddingCache(dir: string, s: CacheSources, pr
   const file = path.join(dir, 'embeddings.safetensors');
   const key = fingerprint(s);
   if (fs.existsSync(file)) {
-    const bytes = fs.readFileSync(file);
-    const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as { __metadata__?: Record<string, string> };
-    if (header.__metadata__?.fingerprint === key) {
-      const t = readSafetensors(file);
+    const cached = SafetensorsFile.open(file);
+    if (cached.metadata.fingerprint === key) {
       progress?.stage(`using cached latents and caption embeddings (${file})`);
       return {
-        latents: t.get('latents') as HostTensor<'float32'>,
-        captions: t.get('captions') as HostTensor<'float32'>,
-        masks: t.get('masks') as HostTensor<'int64'>,
-        nullCaption: t.get('null_caption') as HostTensor<'float32'>,
-        nullMask: t.get('null_mask') as HostTensor<'int64'>,
+        latents: cached.read('latents') as HostTensor<'float32'>,
+        captions: cached.read('captions') as HostTensor<'float32'>,
+        masks: cached.read('masks') as HostTensor<'int64'>,
+        nullCaption: cached.read('null_caption') as HostTensor<'float32'>,
+        nullMask: cached.read('null_mask') as HostTensor<'int64'>,
       };
     }
   }

@@ -9,7 +9,7 @@ import { add, mul, sub } from '../graph/ops/elementwise.js';
 import { reduceMean } from '../graph/ops/norm.js';
 import { reshape } from '../graph/ops/shape-ops.js';
 import { WeightStore } from '../io/weights.js';
-import { SanaTransformerConfig, sanaDims } from '../models/sana/config.js';
+import { SanaTransformerConfig } from '../models/sana/config.js';
 import { sincosPositionTable } from '../models/sana/embeddings.js';
 import { captionSide, denoiseSide } from '../models/sana/graphs.js';
 import { WeightBinder } from '../nn/weight-binder.js';
@@ -55,7 +55,6 @@ export function buildFlowMatchingGraph(config: SanaTransformerConfig, store: Wei
     config.interpolationScale !== undefined
       ? g.constant(sincosPositionTable(config, h / config.patchSize, w / config.patchSize), 'pos_embed') // [N, D]
       : undefined;
-  if (positions && positions.shape[1] !== sanaDims(config).inner) throw new Error('position table width mismatch');
   const prediction = denoiseSide(binder, config, { latent: noisy, timestep, positions, maskBias: side.maskBias, crossKv: side.crossKv });
   const diff = sub(prediction, sub(noise, x0));
   const loss = reduceMean(mul(diff, diff), [0, 1, 2, 3], false);

@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Graph } from '../graph/graph.js';
+import { writeBytesAtomic } from '../io/atomic-write.js';
 import { HostTensor, elementCount } from '../io/host-tensor.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { WeightStore } from '../io/weights.js';
@@ -115,7 +116,5 @@ export function initializeSanaTransformer(config: SanaTransformerConfig, seed: n
 export function writeDiffusersComponent(dir: string, config: Record<string, unknown>, weights: ReadonlyMap<string, HostTensor>): void {
   fs.mkdirSync(dir, { recursive: true });
   writeSafetensors(path.join(dir, 'diffusion_pytorch_model.safetensors'), weights, { format: 'pt' });
-  const tmp = path.join(dir, `.config.json.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`);
-  fs.renameSync(tmp, path.join(dir, 'config.json'));
+  writeBytesAtomic(path.join(dir, 'config.json'), Buffer.from(`${JSON.stringify(config, null, 2)}\n`, 'utf8'));
 }

@@ -9,7 +9,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HostTensor } from '../io/host-tensor.js';
-import { writePng } from '../io/png.js';
 import { WeightStore, findWeights } from '../io/weights.js';
 import { readDcaeConfig } from '../models/dcae/config.js';
 import { parseSanaTransformerConfig, readSanaTransformerConfig } from '../models/sana/config.js';
@@ -28,6 +27,7 @@ import { AdamW, LearningRateSchedule, WeightEma, clipGradNorm, learningRate } fr
 import { TrainProgress, stepGenerator } from './progress.js';
 import { TrainSession, readParameters } from './train-graph.js';
 import { writeLossCurve } from './loss-curve.js';
+import { writeImageGrid } from './image-grid.js';
 
 export interface TransformerTrainOptions {
   readonly data: string;
@@ -212,12 +212,7 @@ export async function validationImages(pipelineDir: string, prompts: readonly st
       const r = await pipeline.run({ prompts: [prompts[i]], seed: i, steps, binning: false });
       images.push(toRgbImages(r.images)[0]);
     }
-    const { width, height } = images[0];
-    const rgb = new Uint8Array(images.length * width * height * 3);
-    images.forEach((im, k) => {
-      for (let y = 0; y < height; y++) rgb.set(im.rgb.subarray(y * width * 3, (y + 1) * width * 3), (y * images.length * width + k * width) * 3);
-    });
-    writePng(png, { width: images.length * width, height, rgb });
+    writeImageGrid(png, images);
   } finally {
     await pipeline.release();
   }

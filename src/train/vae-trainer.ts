@@ -7,12 +7,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HostTensor } from '../io/host-tensor.js';
-import { writePng } from '../io/png.js';
+import { denormalize, toRgbImages } from '../pipeline/postprocess.js';
+import { writeImageGrid } from './image-grid.js';
+import { reconstruct } from './reconstruction.js';
 import { WeightStore, findWeights } from '../io/weights.js';
 import { parseDcaeConfig, readDcaeConfig } from '../models/dcae/config.js';
 import { ConfigReader } from '../io/config.js';
 import { Dcae } from '../models/dcae/model.js';
-import { CaptionRecord, loadTrainingImage, readCaptionFolder } from './caption-folder.js';
+import { loadTrainingImage, readCaptionFolder } from './caption-folder.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { buildDcaeReconstructionGraph, RECON_INPUTS } from './dcae-objective.js';
 import { dcaeParameterShapes, initializeDcae, writeDiffusersComponent } from './initialize.js';
@@ -102,6 +104,7 @@ export async function trainVae(o: VaeTrainOptions): Promise<VaeTrainResult> {
 
   o.progress?.stage(`loading ${train.length} training images from ${o.data}`);
   const images = train.map((r) => loadTrainingImage(o.data, r, o.imageSize));
+  const validationImages = validation.map((r) => loadTrainingImage(o.data, r, o.imageSize));
   const logFile = path.join(o.out, 'metrics.csv');
   const log = start > 0 && fs.existsSync(logFile) ? MetricsLog.open(logFile, LOG_COLUMNS).log : MetricsLog.create(logFile, LOG_COLUMNS);
   log.truncateAfter(start);
@@ -112,7 +115,7 @@ export async function trainVae(o: VaeTrainOptions): Promise<VaeTrainResult> {
   let psnr = NaN;
   const checkpoint = async (step: number) => {
     saveCheckpoint(latest, { step, component: 'vae', config: rawConfig, shapes, values: session.values, optimizer });
-    psnr = await validate(latest, o.data, validation, size, path.join(o.out, `validation-${String(step).padStart(6, '0')}.png`), o.threads);
+    psnr = await validate(latest, validationImages, size, path.join(o.out, `validation-${String(step).padStart(6, '0')}.png`), o.threads);
     o.progress?.stage(`step ${step}: checkpoint ${latest}, validation PSNR ${psnr.toFixed(2)} dB`);
   };
   try {
@@ -156,38 +159,21 @@ export async function trainVae(o: VaeTrainOptions): Promise<VaeTrainResult> {
   return { step: Math.min(o.steps, o.stopAfter ?? o.steps), validationPsnr: psnr, checkpoint: latest, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** PSNR (dB, images in [0, 1]) of the checkpoint's reconstructions of the held-out images; writes a comparison. */
-export async function validate(checkpoint: string, data: string, records: readonly CaptionRecord[], size: number, png: string, threads?: number): Promise<number> {
+/**
+ * PSNR (dB) of the checkpoint's reconstructions of the held-out images ([3, size, size] in [-1, 1]); writes the first
+ * four as original | reconstruction pairs.
+ */
+export async function validate(checkpoint: string, images: readonly Float32Array[], size: number, png: string, threads?: number): Promise<number> {
   const dcae = await Dcae.load(path.join(checkpoint, 'vae'), { threads });
-  let se = 0;
-  let n = 0;
-  const shown = Math.min(records.length, 4);
-  const grid = new Uint8Array(2 * size * shown * size * 3);
   try {
-    for (let i = 0; i < records.length; i++) {
-      const image = loadTrainingImage(data, records[i], size);
-      const recon = await dcae.decode(await dcae.encode(HostTensor.float32([1, 3, size, size], image)));
-      const r = recon.data as Float32Array;
-      for (let k = 0; k < image.length; k++) {
-        const a = (Math.min(1, Math.max(-1, r[k])) + 1) / 2;
-        const b = (image[k] + 1) / 2;
-        se += (a - b) ** 2;
-      }
-      n += image.length;
-      if (i < shown) {
-        for (const [col, src] of [[0, image], [1, r]] as const) {
-          for (let y = 0; y < size; y++) {
-            for (let x = 0; x < size; x++) {
-              const o = ((i * size + y) * 2 * size + col * size + x) * 3;
-              for (let c = 0; c < 3; c++) grid[o + c] = Math.round((Math.min(1, Math.max(-1, src[(c * size + y) * size + x])) + 1) * 127.5);
-            }
-          }
-        }
-      }
-    }
+    const r = await reconstruct(dcae, images, size);
+    const shown = Math.min(images.length, 4);
+    const pairs = Array.from({ length: shown }, (_, i) => [images[i], r.images[i]]).flat();
+    const planes = new Float32Array(pairs.length * 3 * size * size);
+    pairs.forEach((p, k) => planes.set(p, k * 3 * size * size));
+    writeImageGrid(png, toRgbImages(denormalize(HostTensor.float32([pairs.length, 3, size, size], planes))), 2);
+    return r.psnr;
   } finally {
     await dcae.release();
   }
-  writePng(png, { width: 2 * size, height: shown * size, rgb: grid });
-  return 10 * Math.log10(1 / (se / n));
 }

@@ -187,7 +187,8 @@ export function exportPipeline(checkpoint: string, out: string): void {
   fs.renameSync(tmp, out);
 }
 
-function folderBytes(dir: string): number {
+/** Bytes of every file under `dir`. */
+export function folderBytes(dir: string): number {
   let total = 0;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
