@@ -9,6 +9,7 @@ import { readSafetensors } from '../io/safetensors.js';
 import { loadSanaPipeline } from '../pipeline/components.js';
 import { toRgbImages } from '../pipeline/postprocess.js';
 import { GenerateRequest } from '../pipeline/request.js';
+import { imageTextChunks } from '../pipeline/image-metadata.js';
 import { PipelineResult } from '../pipeline/sana-pipeline.js';
 import { normaliseSeed } from '../pipeline/torch-rng.js';
 import { UsageError } from './errors.js';
@@ -181,18 +182,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const images = toRgbImages(result.images);
   const files = outputPaths(output, images.length);
   images.forEach((img, i) => {
-    const prompt = r.prompts[Math.floor(i / r.numImagesPerPrompt)];
-    writePng(files[i], img, {
-      prompt,
-      negative_prompt: r.negativePrompt,
-      seed: r.latents ? 'latents from file' : String(r.seed),
-      steps: String(r.steps),
-      guidance: String(r.guidanceScale),
-      sampler: pipeline.samplerName(r.sampler),
-      model: modelName,
-      size: `${img.width}x${img.height}`,
-      software: 'sana-ts',
-    });
+    const text = imageTextChunks({ request: r, index: i, sampler: pipeline.samplerName(r.sampler), model: modelName, width: img.width, height: img.height });
+    writePng(files[i], img, text);
   });
   const t = result.timings;
   const peakRss = process.resourceUsage().maxRSS * 1024;

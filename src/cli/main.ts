@@ -8,6 +8,7 @@ import { EXIT_BAD_INPUT } from './errors.js';
 import { GENERATE_HELP, generateCommand } from './generate.js';
 import { MAKE_SHAPES_HELP, makeShapesCommand } from './make-shapes.js';
 import { RUN_HELP, runCommand } from './run.js';
+import { SERVE_HELP, serveCommand } from './serve.js';
 import { TRAIN_DEFAULT_HELP, TRAIN_HELP, trainCommand, trainDefaultCommand } from './train.js';
 import { TRAIN_VAE_HELP, trainVaeCommand } from './train-vae.js';
 
@@ -18,6 +19,7 @@ SANA text-to-image on ONNX Runtime.
 Commands:
   generate PROMPT   text to PNG images (sana generate --help)
   run <component>   run one model component on named tensors (sana run --help)
+  serve             HTTP API and web page (sana serve --help)
   train             train a SANA transformer on a data folder (sana train --help)
   train-vae         train the DC-AE autoencoder on a data folder (sana train-vae --help)
   train-default     retrain the bundled default model from scratch (sana train-default --help)
@@ -36,6 +38,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   generate: { help: GENERATE_HELP, run: generateCommand },
   run: { help: RUN_HELP, run: runCommand },
+  serve: { help: SERVE_HELP, run: serveCommand },
   train: { help: TRAIN_HELP, run: trainCommand },
   'train-vae': { help: TRAIN_VAE_HELP, run: trainVaeCommand },
   'train-default': { help: TRAIN_DEFAULT_HELP, run: trainDefaultCommand },

@@ -116,3 +116,21 @@ export function bilinear(src: Float32Array, planes: number, h: number, w: number
   }
   return out;
 }
+
+/**
+ * The sizes a model generates at natively (its bin table), each once, sorted by the bin's aspect ratio
+ * height / width. Small tables map neighbouring ratios to one size (256 x 256 for 0.94, 1.0 and 1.07): it is listed
+ * under the ratio nearest its own.
+ */
+export function binSizes(sampleSize: number): Array<{ width: number; height: number; ratio: number }> {
+  const bins = ASPECT_RATIO_BINS[sampleSize];
+  if (!bins) return [{ width: sampleSize * 32, height: sampleSize * 32, ratio: 1 }];
+  const bySize = new Map<string, { width: number; height: number; ratio: number }>();
+  for (const [key, [height, width]] of Object.entries(bins)) {
+    const ratio = Number(key);
+    const have = bySize.get(`${width}x${height}`);
+    const own = height / width;
+    if (!have || Math.abs(ratio - own) < Math.abs(have.ratio - own)) bySize.set(`${width}x${height}`, { width, height, ratio });
+  }
+  return [...bySize.values()].sort((a, b) => a.ratio - b.ratio);
+}

@@ -44,7 +44,11 @@ export type PipelineStage = 'encode' | 'denoise' | 'decode';
 export type PipelineEvent =
   | { type: 'stage'; stage: PipelineStage }
   | { type: 'warning'; message: string }
-  | { type: 'step'; step: number; total: number; timestep: number; seconds: number; latents: HostTensor<'float32'> }
+  /**
+   * A denoising step finished: `latents` are the new x_t; `denoised` is this step's estimate of the clean latents
+   * (x_t - sigma_t * v, the flow-matching x0 prediction), which decodes to a preview of the final image.
+   */
+  | { type: 'step'; step: number; total: number; timestep: number; seconds: number; latents: HostTensor<'float32'>; denoised: HostTensor<'float32'> }
   /** A tiled decode finished tile `tile` of `total` (`seconds` for this tile). */
   | { type: 'tile'; tile: number; total: number; seconds: number };
 
@@ -144,9 +148,10 @@ export class SanaPipeline {
     try {
       for (let i = 0; i < request.steps; i++) {
         const ts = now();
-        latents = await this.denoiseStep(denoiser, scheduler, caption, latents, i, request.guidanceScale, useGuidance);
+        const { next, denoised } = await this.denoiseStep(denoiser, scheduler, caption, latents, i, request.guidanceScale, useGuidance);
+        latents = next;
         stepSeconds.push(now() - ts);
-        yield { type: 'step', step: i + 1, total: request.steps, timestep: scheduler.timesteps[i], seconds: stepSeconds[i], latents };
+        yield { type: 'step', step: i + 1, total: request.steps, timestep: scheduler.timesteps[i], seconds: stepSeconds[i], latents, denoised };
       }
     } finally {
       caption.release();
@@ -186,6 +191,14 @@ export class SanaPipeline {
     };
   }
 
+  /** Loads every component now (a server's start-up), so the first request does not pay for it. */
+  async preload(): Promise<void> {
+    if (this.components.textHiddenSize !== null) await this.acquire('encoder', () => this.components.loadPromptEncoder());
+    await this.acquire('denoiser', () => this.components.loadDenoiser());
+    await this.acquire('decoder', () => this.components.loadDecoder());
+    if (!this.options.keepResident) await this.release();
+  }
+
   /** Name of the sampler a request runs with ("dpm" or "euler"). */
   samplerName(override?: string): string {
     return override ?? this.components.schedulerConfig.kind;
@@ -197,6 +210,20 @@ export class SanaPipeline {
     for (;;) {
       const r = await it.next();
       if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * Decodes latents [N, C, h, w] to images [N, 3, 32h, 32w] in [0, 1] with the pipeline's decoder (kept loaded
+   * when the pipeline is resident): previews of a running generation.
+   */
+  async decodeLatents(latents: HostTensor<'float32'>): Promise<HostTensor<'float32'>> {
+    const decoder = await this.acquire('decoder', () => this.components.loadDecoder());
+    try {
+      const scale = Math.fround(this.components.vae.scalingFactor);
+      return denormalize(await decoder.decode(HostTensor.float32(latents.shape, latents.data.map((v) => v / scale))));
+    } finally {
+      await this.done('decoder');
     }
   }
 
@@ -244,16 +271,18 @@ export class SanaPipeline {
     index: number,
     guidanceScale: number,
     useGuidance: boolean,
-  ): Promise<HostTensor<'float32'>> {
+  ): Promise<{ next: HostTensor<'float32'>; denoised: HostTensor<'float32'> }> {
     const input = useGuidance ? concatBatch(latents, latents) : latents;
     const t = Math.fround(scheduler.timesteps[index] * denoiser.timestepScale);
     const timestep = HostTensor.float32([input.shape[0]], new Float32Array(input.shape[0]).fill(t));
     const raw = await denoiser.predict(input, timestep, caption);
     const velocity = useGuidance ? classifierFreeGuidance(raw, guidanceScale) : raw;
     assertFinite(velocity.data, `the transformer output at step ${index + 1}`);
+    const sigma = scheduler.sigmas[index];
+    const denoised = latents.data.map((x, j) => x - sigma * velocity.data[j]);
     const next = scheduler.step(velocity.data, latents.data);
     assertFinite(next, `the latents after step ${index + 1}`);
-    return HostTensor.float32(latents.shape, next);
+    return { next: HostTensor.float32(latents.shape, next), denoised: HostTensor.float32(latents.shape, denoised) };
   }
 
   private async acquire<K extends keyof SanaPipeline['resident']>(

@@ -1,0 +1,125 @@
+// `sana serve`: the HTTP API (native + OpenAI Images) and the web page over resident models, until SIGINT/SIGTERM.
+
+import { parseArgs } from 'node:util';
+import { startSanaServer } from '../server/server.js';
+import { parseModelSpec } from '../server/served-model.js';
+import { DEFAULT_LIMITS } from '../server/schemas.js';
+import { parsePositiveInt } from './arg-values.js';
+import { UsageError } from './errors.js';
+import { parseTilingFlags } from './tiling-flags.js';
+
+export const SERVE_HELP = `Usage: sana serve [--model [NAME=]DIR|REPO_ID ...] [--port 7860] [--host 127.0.0.1] [options]
+
+Serves an HTTP API (native jobs with progress events, and the OpenAI Images API) and a web page at /.
+Models stay loaded; each runs one job at a time from a bounded queue. API reference: docs/server.md.
+
+Options:
+  --model [NAME=]DIR|REPO_ID  a model to serve (repeatable; the first is the default; default: the bundled model)
+  --host H                    address to listen on (default 127.0.0.1; other addresses need an API key)
+  --port N                    port (default 7860; 0 = any free port)
+  --api-key KEY               require "Authorization: Bearer KEY" on /api and /v1 (default: $SANA_API_KEY)
+  --cors ORIGIN               allow browser requests from ORIGIN (default: none)
+  --queue-size N              jobs waiting per model before 429 (default 16)
+  --keep-jobs N               finished jobs kept with their images (default 100)
+  --keep-minutes M            minutes a finished job is kept (default 60)
+  --output-dir DIR            also write every image to DIR/<job id>-<k>.png
+  --max-size N                largest width or height accepted (default ${DEFAULT_LIMITS.maxSize})
+  --max-steps N               most steps accepted (default ${DEFAULT_LIMITS.maxSteps})
+  --max-images N              most images per job (default ${DEFAULT_LIMITS.maxImages})
+  --preview-every N           a preview image every N steps in event streams (default 5; 0 = none)
+  --body-limit BYTES          largest request body (default 65536)
+  --text-quantization Q       none (default), int8 or int4, as sana generate
+  --vae-tiling                tiled VAE decode, as sana generate
+  --vae-tile-size N           tile size in px (implies --vae-tiling)
+  --vae-tile-stride S         tile stride in px
+  --threads N                 CPU threads (default: all cores)
+  --log                       log each request (JSON lines on stdout)
+  -h, --help                  show this help
+`;
+
+function nonNegativeInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag}: expected an integer >= 0, got "${v}"`);
+  return n;
+}
+
+export async function serveCommand(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', multiple: true },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'api-key': { type: 'string' },
+      cors: { type: 'string' },
+      'queue-size': { type: 'string' },
+      'keep-jobs': { type: 'string' },
+      'keep-minutes': { type: 'string' },
+      'output-dir': { type: 'string' },
+      'max-size': { type: 'string' },
+      'max-steps': { type: 'string' },
+      'max-images': { type: 'string' },
+      'preview-every': { type: 'string' },
+      'body-limit': { type: 'string' },
+      'text-quantization': { type: 'string' },
+      'vae-tiling': { type: 'boolean' },
+      'vae-tile-size': { type: 'string' },
+      'vae-tile-stride': { type: 'string' },
+      threads: { type: 'string' },
+      log: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (v.help) {
+    process.stdout.write(SERVE_HELP);
+    return;
+  }
+  const int = (flag: keyof typeof v) => (v[flag] === undefined ? undefined : parsePositiveInt(String(v[flag]), `--${flag}`));
+  const port = v.port === undefined ? undefined : nonNegativeInt(v.port, '--port');
+  if (port !== undefined && port > 65535) throw new UsageError(`--port: expected 0..65535, got ${port}`);
+  const textQuantization = v['text-quantization'] ?? 'none';
+  if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
+    throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);
+  }
+  const maxSize = int('max-size');
+  if (maxSize !== undefined && maxSize < 32) throw new UsageError(`--max-size: expected at least 32, got ${maxSize}`);
+  const vaeTiles = parseTilingFlags(v['vae-tile-size'], v['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
+  const apiKey = v['api-key'] ?? (process.env.SANA_API_KEY || undefined);
+
+  process.stderr.write('loading models...\n');
+  const server = await startSanaServer({
+    models: (v.model ?? []).map(parseModelSpec),
+    host: v.host,
+    port,
+    apiKey,
+    cors: v.cors,
+    queueSize: int('queue-size'),
+    keepJobs: int('keep-jobs'),
+    keepMinutes: int('keep-minutes'),
+    outputDir: v['output-dir'],
+    limits: { maxSize, maxSteps: int('max-steps'), maxImages: int('max-images') },
+    previewEvery: v['preview-every'] === undefined ? undefined : nonNegativeInt(v['preview-every'], '--preview-every'),
+    bodyLimit: int('body-limit'),
+    load: {
+      threads: int('threads'),
+      textQuantization,
+      vaeTiling: vaeTiles ?? (v['vae-tiling'] ? true : undefined),
+    },
+    log: Boolean(v.log),
+  });
+  const names = server.models.map((m) => `${m.id} (${m.name}, ${m.width}x${m.height})`).join(', ');
+  process.stderr.write(`sana serve: ${server.url}  models: ${names}${apiKey ? '  (API key required)' : ''}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.stderr.write(`${signal}: stopping (cancelling queued jobs, finishing the current step)...\n`);
+      server.close().then(resolve, (e: unknown) => {
+        process.stderr.write(`error while stopping: ${(e as Error).message}\n`);
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  process.stderr.write('stopped\n');
+}

@@ -1,0 +1,75 @@
+// The request bodies the server accepts, declared once as JSON Schema (TypeBox), validated by Fastify's Ajv and
+// typed from the same declaration. Limits come from the server's options, so an out-of-range size, step count or
+// image count is a 400 that names the field. ref: docs/server.md
+
+import { Static, Type } from '@sinclair/typebox';
+
+export interface ServerLimits {
+  /** Largest width or height. */
+  maxSize: number;
+  maxSteps: number;
+  /** Most images per job (prompts x images per prompt). */
+  maxImages: number;
+  /** Longest prompt or negative prompt, in characters. */
+  maxPromptLength: number;
+  /** Most prompts in one native request. */
+  maxPrompts: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = { maxSize: 2048, maxSteps: 100, maxImages: 4, maxPromptLength: 4000, maxPrompts: 4 };
+
+/** Seeds up to 2^64 - 1: JSON numbers lose precision above 2^53, so a decimal string is accepted too. */
+const seedSchema = Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Type.String({ pattern: '^[0-9]{1,20}$' })]);
+
+export function generateBodySchema(l: ServerLimits) {
+  const text = Type.String({ maxLength: l.maxPromptLength });
+  const size = Type.Integer({ minimum: 32, maximum: l.maxSize });
+  return Type.Object(
+    {
+      prompt: Type.Union([Type.String({ minLength: 1, maxLength: l.maxPromptLength }), Type.Array(text, { minItems: 1, maxItems: l.maxPrompts })]),
+      model: Type.Optional(Type.String({ maxLength: 200 })),
+      negative: Type.Optional(text),
+      steps: Type.Optional(Type.Integer({ minimum: 1, maximum: l.maxSteps })),
+      guidance: Type.Optional(Type.Number({ minimum: 0, maximum: 50 })),
+      seed: Type.Optional(seedSchema),
+      width: Type.Optional(size),
+      height: Type.Optional(size),
+      noBinning: Type.Optional(Type.Boolean()),
+      sampler: Type.Optional(Type.Union([Type.Literal('dpm'), Type.Literal('euler')])),
+      flowShift: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
+      numImages: Type.Optional(Type.Integer({ minimum: 1, maximum: l.maxImages })),
+      maxSequenceLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096 })),
+      preview: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  );
+}
+export type GenerateBody = Static<ReturnType<typeof generateBodySchema>>;
+
+export function openAiGenerationSchema(l: ServerLimits) {
+  return Type.Object(
+    {
+      prompt: Type.String({ minLength: 1, maxLength: l.maxPromptLength }),
+      model: Type.Optional(Type.String({ maxLength: 200 })),
+      n: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: l.maxImages }), Type.Null()])),
+      size: Type.Optional(Type.Union([Type.String({ pattern: '^(auto|[0-9]{1,5}x[0-9]{1,5})$' }), Type.Null()])),
+      response_format: Type.Optional(Type.Union([Type.Literal('b64_json'), Type.Literal('url'), Type.Null()])),
+      output_format: Type.Optional(Type.Union([Type.Literal('png'), Type.Null()])),
+      // Accepted for compatibility with clients that always send them; they do not change the image.
+      quality: Type.Optional(Type.Union([Type.String({ maxLength: 20 }), Type.Null()])),
+      style: Type.Optional(Type.Union([Type.String({ maxLength: 20 }), Type.Null()])),
+      user: Type.Optional(Type.String({ maxLength: 200 })),
+      seed: Type.Optional(seedSchema),
+    },
+    { additionalProperties: false },
+  );
+}
+export type OpenAiGenerationBody = Static<ReturnType<typeof openAiGenerationSchema>>;
+
+export const jobParamsSchema = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) }, { additionalProperties: false });
+export const imageParamsSchema = Type.Object(
+  { id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), k: Type.String({ pattern: '^[0-9]{1,4}$' }) },
+  { additionalProperties: false },
+);
+export type JobParams = Static<typeof jobParamsSchema>;
+export type ImageParams = Static<typeof imageParamsSchema>;
