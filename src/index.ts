@@ -16,7 +16,7 @@ export { RequestError } from './pipeline/request.js';
 export { resolvePipelineFolder, hubCacheDir } from './pipeline/model-folder.js';
 export { binResolution, ASPECT_RATIO_BINS } from './pipeline/resolution.js';
 export { toRgbImages } from './pipeline/postprocess.js';
-export { TorchGenerator, torchRandn, torchRand, randnTensor } from './pipeline/torch-rng.js';
+export { TorchGenerator, torchRandn, torchRand, randnTensor } from './random/torch-rng.js';
 
 export { FlowDpmSolver } from './schedulers/flow-dpm-solver.js';
 export { FlowMatchEuler } from './schedulers/flow-euler.js';

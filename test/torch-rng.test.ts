@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HostTensor } from '../src/io/host-tensor.js';
-import { Mt19937 } from '../src/pipeline/mt19937.js';
-import { TorchGenerator, randnTensor, torchRand, torchRandn } from '../src/pipeline/torch-rng.js';
-import { avx2LogF32, avx2SinCosF32, fmaF32 } from '../src/pipeline/avx2-mathfun-f32.js';
+import { Mt19937 } from '../src/random/mt19937.js';
+import { TorchGenerator, randnTensor, torchRand, torchRandn } from '../src/random/torch-rng.js';
+import { avx2LogF32, avx2SinCosF32, fmaF32 } from '../src/random/avx2-mathfun-f32.js';
 import { fixtureTensor, loadManifest, loadTensors } from './helpers/fixtures.js';
 
 const FIXTURE = 'torch_randn';

@@ -11,7 +11,7 @@ import { toRgbImages } from '../pipeline/postprocess.js';
 import { GenerateRequest } from '../pipeline/request.js';
 import { imageTextChunks } from '../pipeline/image-metadata.js';
 import { PipelineResult } from '../pipeline/sana-pipeline.js';
-import { normaliseSeed } from '../pipeline/torch-rng.js';
+import { normaliseSeed } from '../random/torch-rng.js';
 import { UsageError } from './errors.js';
 import { createProgress, formatSeconds } from './progress.js';
 import { parseNumber, parsePositiveInt } from './arg-values.js';

@@ -3,7 +3,7 @@
 
 import { HostTensor } from '../io/host-tensor.js';
 import { SamplerKind } from '../schedulers/scheduler-config.js';
-import { TorchSeed } from './torch-rng.js';
+import { TorchSeed } from '../random/torch-rng.js';
 
 export interface GenerateRequest {
   prompts: readonly string[];

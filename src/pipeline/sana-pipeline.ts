@@ -12,7 +12,7 @@ import { GenerateRequest, RequestError, ResolvedRequest, resolveRequest } from '
 import { binResolution, resizeAndCrop } from './resolution.js';
 import { denormalize } from './postprocess.js';
 import { reportWhileRunning } from './progress-events.js';
-import { randnTensor } from './torch-rng.js';
+import { randnTensor } from '../random/torch-rng.js';
 
 /** How the pipeline gets its components; configs are known up front, weights are loaded on demand. */
 export interface PipelineComponents {

@@ -21,7 +21,7 @@ import { buildEncoder } from '../models/dcae/encoder.js';
 import { SanaTransformerConfig, sanaDims } from '../models/sana/config.js';
 import { captionSide, denoiseSide } from '../models/sana/graphs.js';
 import { WeightBinder } from '../nn/weight-binder.js';
-import { TorchGenerator, fillRandn } from '../pipeline/torch-rng.js';
+import { TorchGenerator, fillRandn } from '../random/torch-rng.js';
 
 const EMPTY = WeightStore.fromFiles('(new model)', []);
 

@@ -2,7 +2,7 @@
 // random choice of step k comes from a generator seeded by (seed, k), so a run resumed at step k draws exactly
 // what the uninterrupted run would have drawn.
 
-import { TorchGenerator } from '../pipeline/torch-rng.js';
+import { TorchGenerator } from '../random/torch-rng.js';
 
 export interface StepStats {
   readonly loss: number;

@@ -15,7 +15,7 @@ import { parseSanaTransformerConfig, readSanaTransformerConfig } from '../models
 import { loadSanaPipeline } from '../pipeline/components.js';
 import { resolvePipelineFolder } from '../pipeline/model-folder.js';
 import { toRgbImages } from '../pipeline/postprocess.js';
-import { fillRandn } from '../pipeline/torch-rng.js';
+import { fillRandn } from '../random/torch-rng.js';
 import { readSchedulerConfig } from '../schedulers/scheduler-config.js';
 import { readCaptionFolder } from './caption-folder.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';

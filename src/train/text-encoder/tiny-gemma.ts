@@ -32,7 +32,7 @@ import { HostTensor } from '../../io/host-tensor.js';
 import { writeBytesAtomic } from '../../io/atomic-write.js';
 import { writeSafetensors } from '../../io/safetensors.js';
 import { inverseFrequencies } from '../../models/gemma2/rotary.js';
-import { TorchGenerator, TorchSeed, torchRandn } from '../../pipeline/torch-rng.js';
+import { TorchGenerator, TorchSeed, torchRandn } from '../../random/torch-rng.js';
 import { WordTokenizerFiles, buildShapesTokenizer, tokenizerFileText } from './word-tokenizer.js';
 
 export interface SeededGemma2Options {
