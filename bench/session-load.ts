@@ -42,13 +42,13 @@ function ensureCheckpoint(): string {
   if (free !== undefined && free < need * 1.2) throw new Error(`${benchCache()}: ${free} bytes free, need ${need}`);
   console.log(`writing ${file} (${(need / 2 ** 30).toFixed(2)} GiB) ...`);
   const layer = new Float32Array(D * D);
-  writeFileAtomic(file, (fd) => {
-    fs.writeSync(fd, len);
-    fs.writeSync(fd, Buffer.from(json, 'utf8'));
+  writeFileAtomic(file, (out) => {
+    out.write(len);
+    out.write(json);
     for (let i = 0; i < LAYERS; i++) {
       // small weights keep activations bounded through the chain
       fillRandom(layer, i + 1).forEach((v, k, a) => (a[k] = v * 0.03));
-      fs.writeSync(fd, new Uint8Array(layer.buffer));
+      out.write(new Uint8Array(layer.buffer));
     }
   });
   return file;

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
+import { DOCTOR_HELP, doctorCommand } from './doctor.js';
 import { EXIT_BAD_INPUT } from './errors.js';
 import { GENERATE_HELP, generateCommand } from './generate.js';
 import { MAKE_SHAPES_HELP, makeShapesCommand } from './make-shapes.js';
@@ -20,6 +21,7 @@ Commands:
   generate PROMPT   text to PNG images (sana generate --help)
   run <component>   run one model component on named tensors (sana run --help)
   serve             HTTP API and web page (sana serve --help)
+  doctor DIR        validate a model folder without generating (sana doctor --help)
   train             train a SANA transformer on a data folder (sana train --help)
   train-vae         train the DC-AE autoencoder on a data folder (sana train-vae --help)
   train-default     retrain the bundled default model from scratch (sana train-default --help)
@@ -39,6 +41,7 @@ const COMMANDS: Record<string, Command> = {
   generate: { help: GENERATE_HELP, run: generateCommand },
   run: { help: RUN_HELP, run: runCommand },
   serve: { help: SERVE_HELP, run: serveCommand },
+  doctor: { help: DOCTOR_HELP, run: doctorCommand },
   train: { help: TRAIN_HELP, run: trainCommand },
   'train-vae': { help: TRAIN_VAE_HELP, run: trainVaeCommand },
   'train-default': { help: TRAIN_DEFAULT_HELP, run: trainDefaultCommand },

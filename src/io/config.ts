@@ -2,19 +2,45 @@
 // the file and key. Lenient about the non-standard JSON tokens Python writes (-Infinity, Infinity, NaN).
 
 import * as fs from 'node:fs';
+import { containedFile } from './contained-path.js';
 import { parseLenientJson } from './lenient-json.js';
 
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Largest JSON file a model folder may hold (a Gemma tokenizer.json is ~17 MB; configs are a few KB). */
+export const MAX_JSON_BYTES = 256 << 20;
+
+/**
+ * Reads a model folder's JSON file (config.json, model_index.json, tokenizer.json). The file must lie inside its own
+ * folder (no link out of it, except a Hugging Face cache blob) and be a regular file, checked before it is read.
+ */
 export function readJsonFile(file: string): Record<string, unknown> {
   let text: string;
   try {
+    containedFile(file);
+    const size = fs.statSync(file).size;
+    if (size > MAX_JSON_BYTES) throw new ConfigError(`${file}: ${size} bytes, more than the ${MAX_JSON_BYTES} a JSON file of a model may have`);
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    if (e instanceof Error && !(e as NodeJS.ErrnoException).code) throw e;
+    throw new ConfigError(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   const v = parseLenientJson(text, file);
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${file}: expected a JSON object`);
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${file}: expected a JSON object`);
   return v as Record<string, unknown>;
 }
+
+/**
+ * The largest integer a config may hold (2^24). Config integers are dimensions, counts and token ids: the largest in
+ * any released checkpoint of these models is a vocabulary of 256,000, and parsers size arrays by them (a layer list
+ * of num_hidden_layers entries), so 2^31 layers would exhaust the heap while the config is still being read.
+ */
+export const MAX_CONFIG_INT = 2 ** 24;
 
 /** Typed getters over a config object; every error names the file and key and what was expected. */
 export class ConfigReader {
@@ -33,18 +59,19 @@ export class ConfigReader {
 
   /** Throws an error naming the file and key: `<file>: config key "<key>" <message>`. */
   fail(key: string, message: string): never {
-    throw new Error(`${this.file}: config key "${key}" ${message}`);
+    throw new ConfigError(`${this.file}: config key "${key}" ${message}`);
   }
 
   private invalid(key: string, expected: string): never {
     const v = this.raw[key];
-    return this.fail(key, `must be ${expected} (got ${v === undefined ? 'missing' : JSON.stringify(v)})`);
+    return this.fail(key, `must be ${expected} (got ${v === undefined ? 'missing' : shownValue(v)})`);
   }
 
   int(key: string, fallback?: number, min = -Infinity): number {
     if (!this.has(key)) return fallback !== undefined ? fallback : this.invalid(key, 'an integer');
     const v = this.raw[key];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.invalid(key, `an integer >= ${min}`);
+    if (Math.abs(v as number) > MAX_CONFIG_INT) this.invalid(key, `an integer of at most ${MAX_CONFIG_INT} (2^24)`);
     return v as number;
   }
 
@@ -52,10 +79,12 @@ export class ConfigReader {
     return this.int(key, fallback, 1);
   }
 
+  /** A finite number: the NaN and Infinity that lenient JSON lets through are never a usable setting. */
   number(key: string, fallback?: number): number {
     if (!this.has(key)) return fallback !== undefined ? fallback : this.invalid(key, 'a number');
     const v = this.raw[key];
     if (typeof v !== 'number') this.invalid(key, 'a number');
+    if (!Number.isFinite(v)) this.invalid(key, 'a finite number');
     return v as number;
   }
 
@@ -104,6 +133,7 @@ export class ConfigReader {
     if (!this.has(key)) return fallback !== undefined ? fallback : this.invalid(key, 'a list of integers');
     const v = this.raw[key];
     if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x))) this.invalid(key, 'a list of integers');
+    if (v.some((x: number) => Math.abs(x) > MAX_CONFIG_INT)) this.invalid(key, `a list of integers of at most ${MAX_CONFIG_INT} (2^24)`);
     return v as number[];
   }
 
@@ -125,4 +155,11 @@ export class ConfigReader {
     if (!isItem(v)) this.invalid(key, 'a valid value');
     return new Array<T>(stages).fill(v as T);
   }
+}
+
+/** A config value as a message shows it: JSON, except the non-finite numbers JSON cannot spell, and cut short. */
+export function shownValue(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
 }

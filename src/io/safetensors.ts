@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BYTES_PER_ELEMENT, DType, HostTensor, TypedArrayFor, elementCount } from './host-tensor.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { describeKind } from './contained-path.js';
 
 const DTYPE_FROM_CODE: Record<string, DType> = {
   F32: 'float32',
@@ -21,8 +22,8 @@ const CODE_FROM_DTYPE: Record<DType, string> = Object.fromEntries(
   Object.entries(DTYPE_FROM_CODE).map(([code, dtype]) => [dtype, code]),
 ) as Record<DType, string>;
 
-/** Largest header we accept; real checkpoints have headers of a few hundred KiB. */
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/** Largest header the reference parser accepts (huggingface/safetensors MAX_HEADER_SIZE). */
+const MAX_HEADER_BYTES = 100_000_000;
 
 export class SafetensorsError extends Error {
   constructor(file: string, message: string) {
@@ -59,19 +60,26 @@ export class SafetensorsFile {
     this.fileSize = fileSize;
   }
 
+  /**
+   * Opens a file and checks its header as strictly as the reference parser (huggingface/safetensors) does: a UTF-8
+   * JSON object after the length, each tensor's dtype x shape equal to its byte span, and the tensors tiling the
+   * data area from its first byte to the end of the file, with no gap, overlap or trailing byte. Anything else would
+   * let a tensor be read from the wrong bytes.
+   */
   static open(filePath: string): SafetensorsFile {
     let fd: number;
     try {
-      fd = fs.openSync(filePath, 'r');
+      // non-blocking, so that a FIFO given as a weight file is refused below instead of blocking the open
+      fd = fs.openSync(filePath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch (e) {
       throw new SafetensorsError(filePath, `cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     try {
-      const fileSize = fs.fstatSync(fd).size;
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new SafetensorsError(filePath, `is ${describeKind(st)}, not a safetensors file`);
+      const fileSize = st.size;
       if (fileSize < 8) throw new SafetensorsError(filePath, `truncated: ${fileSize} bytes, a header needs at least 8`);
-      const lenBuf = Buffer.alloc(8);
-      fs.readSync(fd, lenBuf, 0, 8, 0);
-      const headerLen = lenBuf.readBigUInt64LE(0);
+      const headerLen = readExactly(fd, filePath, 8, 0).readBigUInt64LE(0);
       if (headerLen > BigInt(fileSize - 8)) {
         throw new SafetensorsError(
           filePath,
@@ -82,14 +90,7 @@ export class SafetensorsFile {
         throw new SafetensorsError(filePath, `header length ${headerLen} exceeds ${MAX_HEADER_BYTES} bytes`);
       }
       const n = Number(headerLen);
-      const headerBuf = Buffer.alloc(n);
-      fs.readSync(fd, headerBuf, 0, n, 8);
-      let header: unknown;
-      try {
-        header = JSON.parse(headerBuf.toString('utf8'));
-      } catch (e) {
-        throw new SafetensorsError(filePath, `invalid header JSON: ${(e as Error).message}`);
-      }
+      const header = parseHeaderJson(filePath, readExactly(fd, filePath, n, 8));
       const dataStart = 8 + n;
       const { tensors, metadata } = parseHeader(filePath, header, fileSize - dataStart, dataStart);
       return new SafetensorsFile(filePath, tensors, metadata, dataStart, fileSize);
@@ -157,30 +158,66 @@ export class SafetensorsFile {
   }
 }
 
-function parseHeader(
-  file: string,
-  header: unknown,
-  dataBytes: number,
-  dataStart: number,
-): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
+function readExactly(fd: number, file: string, length: number, position: number): Buffer {
+  const buf = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const got = fs.readSync(fd, buf, done, length - done, position + done);
+    if (got <= 0) throw new SafetensorsError(file, `unexpected end of file at byte ${position + done}`);
+    done += got;
+  }
+  return buf;
+}
+
+function parseHeaderJson(file: string, bytes: Buffer): Record<string, unknown> {
+  let text: string;
+  try {
+    // ignoreBOM keeps a byte-order mark in the text (the reference reads it as a character, and refuses it)
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new SafetensorsError(file, 'invalid header: not UTF-8 text');
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    throw new SafetensorsError(file, `invalid header JSON: ${(e as Error).message}`);
+  }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw new SafetensorsError(file, 'invalid header: expected a JSON object');
   }
+  // the reference parser also refuses whitespace before the object
+  if (!text.startsWith('{')) throw new SafetensorsError(file, 'invalid header: it does not start with "{"');
+  return header as Record<string, unknown>;
+}
+
+interface Span {
+  readonly name: string;
+  readonly begin: number;
+  readonly end: number;
+}
+
+function parseHeader(
+  file: string,
+  header: Record<string, unknown>,
+  dataBytes: number,
+  dataStart: number,
+): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
   const tensors = new Map<string, TensorInfo>();
   let metadata: Record<string, string> = {};
-  const spans: Array<{ name: string; begin: number; end: number }> = [];
-  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+  const spans: Span[] = [];
+  for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
-      metadata = (entry ?? {}) as Record<string, string>;
+      metadata = parseMetadata(file, entry);
       continue;
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e !== 'object' || e === null) throw new SafetensorsError(file, `tensor "${name}": entry is not an object`);
-    const dtype = DTYPE_FROM_CODE[String(e.dtype)];
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) throw new SafetensorsError(file, `tensor "${name}": entry is not an object`);
+    const dtype = typeof e.dtype === 'string' && Object.hasOwn(DTYPE_FROM_CODE, e.dtype) ? DTYPE_FROM_CODE[e.dtype] : undefined;
     if (!dtype) {
       throw new SafetensorsError(
         file,
-        `tensor "${name}": unknown or unsupported dtype "${String(e.dtype)}" (supported: ${Object.keys(DTYPE_FROM_CODE).join(', ')})`,
+        `tensor "${name}": unknown or unsupported dtype ${JSON.stringify(e.dtype) ?? 'undefined'} (supported: ${Object.keys(DTYPE_FROM_CODE).join(', ')})`,
       );
     }
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -203,29 +240,62 @@ function parseHeader(
       );
     }
     const shape = e.shape as number[];
-    const expected = elementCount(shape) * BYTES_PER_ELEMENT[dtype];
-    if (end - begin !== expected) {
+    // exact even for shapes whose element count exceeds 2^53 (a float product could round onto the span)
+    const expected = shape.reduce((p, d) => p * BigInt(d), 1n) * BigInt(BYTES_PER_ELEMENT[dtype]);
+    if (BigInt(end - begin) !== expected) {
       throw new SafetensorsError(
         file,
-        `tensor "${name}": shape [${shape.join(', ')}] of ${String(e.dtype)} needs ${expected} bytes but data_offsets span ${end - begin}`,
+        `tensor "${name}": shape [${shape.join(', ')}] of ${e.dtype} needs ${expected} bytes but data_offsets span ${end - begin}`,
       );
     }
     spans.push({ name, begin, end });
     tensors.set(name, { name, dtype, shape, fileOffset: dataStart + begin, byteLength: end - begin });
   }
-  spans.sort((a, b) => a.begin - b.begin);
-  let last: { name: string; begin: number; end: number } | undefined;
+  checkTiling(file, spans, dataBytes);
+  return { tensors, metadata };
+}
+
+/** `__metadata__`: absent, null, or an object of strings (the reference parser reads it as a string map). */
+function parseMetadata(file: string, entry: unknown): Record<string, string> {
+  if (entry === null) return {};
+  if (typeof entry !== 'object' || Array.isArray(entry)) throw new SafetensorsError(file, '__metadata__ must be an object of strings');
+  for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
+    if (typeof v !== 'string') throw new SafetensorsError(file, `__metadata__ key "${k}" must be a string (got ${v === null ? 'null' : typeof v})`);
+  }
+  return entry as Record<string, string>;
+}
+
+/**
+ * Tensors sorted by (begin, end) must each begin where the previous one ended, from 0 to the end of the data area
+ * (the reference's Metadata::validate and its MetadataIncompleteBuffer check). Empty tensors take an empty span at
+ * that point.
+ */
+function checkTiling(file: string, spans: Span[], dataBytes: number): void {
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  let last: Span | undefined;
+  const at = (s: Span) => `"${s.name}" [${s.begin}, ${s.end}]`;
   for (const cur of spans) {
-    if (cur.end === cur.begin) continue; // empty tensors occupy no bytes
-    if (last && cur.begin < last.end) {
+    if (cur.begin < cursor) throw new SafetensorsError(file, `tensors ${at(last!)} and ${at(cur)} overlap`);
+    if (cur.begin > cursor) {
       throw new SafetensorsError(
         file,
-        `tensors "${last.name}" [${last.begin}, ${last.end}] and "${cur.name}" [${cur.begin}, ${cur.end}] overlap`,
+        last
+          ? `${cur.begin - cursor} bytes between tensors ${at(last)} and ${at(cur)} belong to no tensor (inserted bytes or a bad offset)`
+          : `the data area's first ${cur.begin} bytes belong to no tensor (tensor ${at(cur)} is the first)`,
       );
     }
-    if (!last || cur.end > last.end) last = cur;
+    cursor = cur.end;
+    last = cur;
   }
-  return { tensors, metadata };
+  if (cursor !== dataBytes) {
+    throw new SafetensorsError(
+      file,
+      last
+        ? `${dataBytes - cursor} bytes after the last tensor ${at(last)} belong to no tensor (the data area is ${dataBytes} bytes; bytes appended?)`
+        : `the header lists no tensors but ${dataBytes} bytes of data follow it`,
+    );
+  }
 }
 
 function typedView(dtype: DType, buffer: ArrayBuffer): TypedArrayFor<DType> {
@@ -268,14 +338,20 @@ export function writeSafetensors(
   let offset = 0;
   for (const [name, t] of entries) {
     const len = t.data.byteLength;
+    // the file must satisfy the strict reader: every span exactly dtype x shape
+    const expected = elementCount(t.shape) * BYTES_PER_ELEMENT[t.dtype];
+    if (!CODE_FROM_DTYPE[t.dtype] || len !== expected) {
+      throw new Error(`writeSafetensors ${filePath}: tensor "${name}" (${t.dtype} [${t.shape.join(', ')}]) has ${len} data bytes, expected ${expected}`);
+    }
     header[name] = { dtype: CODE_FROM_DTYPE[t.dtype], shape: [...t.shape], data_offsets: [offset, offset + len] };
     offset += len;
   }
   const headerBytes = encodeHeader(header);
-  writeFileAtomic(filePath, (fd) => {
-    fs.writeSync(fd, headerBytes);
+  writeFileAtomic(filePath, (out) => {
+    out.write(headerBytes);
     for (const [, t] of entries) {
-      fs.writeSync(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      const data = t.data;
+      out.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     }
   });
 }
@@ -306,15 +382,14 @@ export function writeSafetensorsStreamed(filePath: string, tensors: readonly Str
     offset += len;
   }
   const headerBytes = encodeHeader(header);
-  writeFileAtomic(filePath, (fd) => {
-    fs.writeSync(fd, headerBytes);
+  writeFileAtomic(filePath, (out) => {
+    out.write(headerBytes);
     tensors.forEach((t, i) => {
       let written = 0;
       t.write((bytes) => {
         written += bytes.byteLength;
         if (written > lengths[i]) throw new Error(`writeSafetensorsStreamed ${filePath}: tensor "${t.name}" emitted more than its ${lengths[i]} bytes`);
-        let done = 0;
-        while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done);
+        out.write(bytes);
       });
       if (written !== lengths[i]) {
         throw new Error(`writeSafetensorsStreamed ${filePath}: tensor "${t.name}" emitted ${written} bytes, its shape needs ${lengths[i]}`);

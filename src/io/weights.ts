@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HostTensor } from './host-tensor.js';
+import { containedFile, containedPath } from './contained-path.js';
 import { SafetensorsFile, TensorInfo } from './safetensors.js';
 
 export interface WeightLocation {
@@ -24,7 +25,7 @@ export class WeightStore {
       for (const info of file.tensors.values()) {
         const prior = locations.get(info.name);
         if (prior) {
-          throw new Error(`${source}: tensor "${info.name}" is in both ${prior.file.path} and ${file.path}`);
+          throw new WeightsError(`${source}: tensor "${info.name}" is in both ${prior.file.path} and ${file.path}`);
         }
         locations.set(info.name, { file, info });
       }
@@ -52,7 +53,7 @@ export class WeightStore {
 
   get(name: string): WeightLocation {
     const loc = this.locations.get(name);
-    if (!loc) throw new Error(`${this.source}: no tensor named "${name}"`);
+    if (!loc) throw new WeightsError(`${this.source}: no tensor named "${name}"`);
     return loc;
   }
 
@@ -73,30 +74,57 @@ export class WeightStore {
   }
 }
 
-function openSharded(indexPath: string): WeightStore {
-  let index: { weight_map?: Record<string, string> };
-  try {
-    index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
-  } catch (e) {
-    throw new Error(`${indexPath}: cannot read shard index: ${(e as Error).message}`);
+export class WeightsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WeightsError';
   }
+}
+
+/** Largest shard index we read (real ones are well under 1 MB, even for models with thousands of tensors). */
+const MAX_INDEX_BYTES = 64 << 20;
+
+function readIndex(indexPath: string): Record<string, unknown> {
+  containedFile(indexPath);
+  let value: unknown;
+  try {
+    const size = fs.statSync(indexPath).size;
+    if (size > MAX_INDEX_BYTES) throw new Error(`${size} bytes, more than the ${MAX_INDEX_BYTES} a shard index may have`);
+    value = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+  } catch (e) {
+    throw new WeightsError(`${indexPath}: cannot read shard index: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new WeightsError(`${indexPath}: a shard index must be a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function openSharded(indexPath: string): WeightStore {
+  const index = readIndex(indexPath);
   const weightMap = index.weight_map;
-  if (!weightMap || typeof weightMap !== 'object') {
-    throw new Error(`${indexPath}: shard index has no "weight_map" object`);
+  if (!weightMap || typeof weightMap !== 'object' || Array.isArray(weightMap)) {
+    throw new WeightsError(`${indexPath}: shard index has no "weight_map" object`);
   }
   const dir = path.dirname(indexPath);
-  const shardNames = [...new Set(Object.values(weightMap))].sort();
+  // every shard a tensor names must be a file name inside the index's folder (checked before anything is opened)
+  const shardPaths = new Map<string, string>();
+  for (const [name, shard] of Object.entries(weightMap as Record<string, unknown>)) {
+    const key = `"weight_map" entry ${JSON.stringify(name)}`;
+    if (typeof shard !== 'string') {
+      throw new WeightsError(`${indexPath}: ${key} must name a shard file (a string), got ${shard === null ? 'null' : Array.isArray(shard) ? 'a list' : typeof shard}`);
+    }
+    if (!shardPaths.has(shard)) shardPaths.set(shard, containedPath(dir, shard, { file: indexPath, key }, { kind: 'file' }));
+  }
   const files: SafetensorsFile[] = [];
-  for (const shard of shardNames) {
-    const shardPath = path.join(dir, shard);
-    if (!fs.existsSync(shardPath)) throw new Error(`${indexPath}: shard "${shard}" is missing (expected ${shardPath})`);
+  for (const shard of [...shardPaths.keys()].sort()) {
+    const shardPath = shardPaths.get(shard)!;
+    if (!fs.existsSync(shardPath)) throw new WeightsError(`${indexPath}: shard "${shard}" is missing (expected ${shardPath})`);
     files.push(SafetensorsFile.open(shardPath));
   }
   const store = WeightStore.fromFiles(indexPath, files);
-  for (const [name, shard] of Object.entries(weightMap)) {
-    if (!store.has(name)) throw new Error(`${indexPath}: tensor "${name}" is listed for shard "${shard}" but not found in it`);
+  for (const [name, shard] of Object.entries(weightMap as Record<string, string>)) {
+    if (!store.has(name)) throw new WeightsError(`${indexPath}: tensor "${name}" is listed for shard "${shard}" but not found in it`);
     const actual = path.basename(store.get(name).file.path);
-    if (actual !== shard) throw new Error(`${indexPath}: tensor "${name}" is listed for "${shard}" but found in "${actual}"`);
+    if (store.get(name).file.path !== shardPaths.get(shard)) throw new WeightsError(`${indexPath}: tensor "${name}" is listed for "${shard}" but found in "${actual}"`);
   }
   return store;
 }
@@ -104,7 +132,8 @@ function openSharded(indexPath: string): WeightStore {
 /**
  * Finds a component's weights in a folder: `<base>[.<variant>].safetensors` or its sharded index
  * `<base>[.<variant>].safetensors.index.json`. With no variant given, the plain name wins, then fp32-free variants
- * in the order fp16, bf16 (released repos sometimes ship only a variant).
+ * in the order fp16, bf16 (released repos sometimes ship only a variant). The file found must lie inside the folder
+ * (or be a Hugging Face cache blob).
  */
 export function findWeights(dir: string, baseNames: readonly string[], variant?: string): string {
   const variants = variant ? [variant] : ['', 'fp16', 'bf16'];
@@ -114,10 +143,10 @@ export function findWeights(dir: string, baseNames: readonly string[], variant?:
       const stem = v ? `${base}.${v}` : base;
       for (const candidate of [`${stem}.safetensors`, `${stem}.safetensors.index.json`]) {
         tried.push(candidate);
-        const p = path.join(dir, candidate);
+        const p = containedPath(dir, candidate, { file: dir }, { kind: 'file' });
         if (fs.existsSync(p)) return p;
       }
     }
   }
-  throw new Error(`${dir}: no weights found (looked for ${tried.join(', ')})`);
+  throw new WeightsError(`${dir}: no weights found (looked for ${tried.join(', ')})`);
 }

@@ -6,10 +6,13 @@
 // transformers does (slow and fast tokenizers alike).
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { containedPath } from '../io/contained-path.js';
 import { HostTensor } from '../io/host-tensor.js';
 import { readJsonFile } from '../io/config.js';
+import { TokenizerError, checkTokenizerConfig, checkTokenizerJson } from './tokenizer-files.js';
+
+export { TokenizerError } from './tokenizer-files.js';
 
 /** Tokenizer classes a SANA model_index.json / tokenizer_config.json may name for this tokenizer. */
 export const GEMMA_TOKENIZER_CLASSES = ['GemmaTokenizer', 'GemmaTokenizerFast'] as const;
@@ -48,13 +51,13 @@ export class GemmaTokenizer {
     const tokenOf = (key: string, fallback: string): string => {
       const v = config[key] ?? fallback;
       const content = typeof v === 'object' && v !== null ? (v as { content?: unknown }).content : v;
-      if (typeof content !== 'string') throw new Error(`${source}: tokenizer_config.json key "${key}" must be a token string`);
+      if (typeof content !== 'string') throw new TokenizerError(`${source}: tokenizer_config.json key "${key}" must be a token string`);
       return content;
     };
     const idOf = (key: string, fallback: string): number => {
       const token = tokenOf(key, fallback);
       const id = tokenizer.token_to_id(token);
-      if (id === undefined) throw new Error(`${source}: ${key} "${token}" is not in the vocabulary of tokenizer.json`);
+      if (id === undefined) throw new TokenizerError(`${source}: ${key} "${token}" is not in the vocabulary of tokenizer.json`);
       return id;
     };
     this.padId = idOf('pad_token', '<pad>');
@@ -62,26 +65,45 @@ export class GemmaTokenizer {
     this.eosId = tokenizer.token_to_id(tokenOf('eos_token', '<eos>'));
     this.addBos = config.add_bos_token === undefined ? true : config.add_bos_token === true;
     this.addEos = config.add_eos_token === true;
-    if (this.addEos && this.eosId === undefined) throw new Error(`${source}: add_eos_token is set but the eos token is not in the vocabulary`);
+    if (this.addEos && this.eosId === undefined) throw new TokenizerError(`${source}: add_eos_token is set but the eos token is not in the vocabulary`);
   }
 
-  /** Loads tokenizer.json and tokenizer_config.json from a folder (a pipeline's tokenizer/). */
+  /**
+   * Loads tokenizer.json and tokenizer_config.json from a folder (a pipeline's tokenizer/). Both must lie inside the
+   * folder; their structure is checked before the library sees them, and the tokenizer must encode a probe text.
+   */
   static fromFolder(dir: string): GemmaTokenizer {
-    const jsonPath = path.join(dir, 'tokenizer.json');
+    const jsonPath = containedPath(dir, 'tokenizer.json', { file: dir }, { kind: 'file' });
     if (!fs.existsSync(jsonPath)) {
-      const hasSp = fs.existsSync(path.join(dir, 'tokenizer.model'));
-      throw new Error(
+      const hasSp = fs.existsSync(containedPath(dir, 'tokenizer.model', { file: dir }));
+      throw new TokenizerError(
         `${dir}: no tokenizer.json${hasSp ? ' (only the SentencePiece tokenizer.model, which this implementation does not read; convert it with transformers: AutoTokenizer.from_pretrained(dir).save_pretrained(dir))' : ''}`,
       );
     }
-    const configPath = path.join(dir, 'tokenizer_config.json');
+    const configPath = containedPath(dir, 'tokenizer_config.json', { file: dir }, { kind: 'file' });
     const config = fs.existsSync(configPath) ? readJsonFile(configPath) : {};
     const cls = config.tokenizer_class;
     if (cls !== undefined && !(GEMMA_TOKENIZER_CLASSES as readonly unknown[]).includes(cls)) {
-      throw new Error(`${configPath}: tokenizer_class must be one of ${GEMMA_TOKENIZER_CLASSES.join(', ')} (got ${JSON.stringify(cls)})`);
+      throw new TokenizerError(`${configPath}: tokenizer_class must be one of ${GEMMA_TOKENIZER_CLASSES.join(', ')} (got ${JSON.stringify(cls)})`);
     }
+    checkTokenizerConfig(configPath, config);
     const json = readJsonFile(jsonPath);
-    return new GemmaTokenizer(new Tokenizer(json, config), config, dir);
+    checkTokenizerJson(jsonPath, json);
+    let library: Tokenizer;
+    try {
+      library = new Tokenizer(json, config);
+    } catch (e) {
+      // what the structural check cannot see (a normalizer's own fields): the library's words, with the file named
+      throw new TokenizerError(`${jsonPath}: the tokenizer cannot be built from it: ${(e as Error).message ?? String(e)}`);
+    }
+    const tokenizer = new GemmaTokenizer(library, config, dir);
+    try {
+      tokenizer.textIds('a B 1, \u00e9');
+    } catch (e) {
+      if (e instanceof TokenizerError) throw e;
+      throw new TokenizerError(`${jsonPath}: the tokenizer fails on a probe text: ${(e as Error).message ?? String(e)}`);
+    }
+    return tokenizer;
   }
 
   /** Ids of one text: BOS (if configured) + text ids (+ EOS if configured); no padding or truncation. */
@@ -91,7 +113,14 @@ export class GemmaTokenizer {
 
   /** Ids of the text alone, without special tokens. */
   textIds(text: string): number[] {
-    return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+    const ids = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+    // a token with no id (no unk_token in the vocabulary, no byte fallback) would become NaN or a crash downstream
+    const bad = ids.findIndex((id: number) => !Number.isSafeInteger(id) || id < 0);
+    if (bad >= 0) {
+      const piece = this.tokenizer.encode(text, { add_special_tokens: false }).tokens[bad];
+      throw new TokenizerError(`${this.source}: the tokenizer has no id for ${JSON.stringify(piece)} (no unk_token in its vocabulary and no byte fallback)`);
+    }
+    return ids;
   }
 
   tokenToId(token: string): number | undefined {

@@ -6,6 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeBytesAtomic } from '../io/atomic-write.js';
 import { HostTensor } from '../io/host-tensor.js';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import { AdamW, AdamWOptions, WeightEma } from './optimizer.js';
@@ -61,7 +62,7 @@ export function saveCheckpoint(dir: string, c: CheckpointContents): void {
   for (const [name, src] of Object.entries(c.copyFolders ?? {})) {
     fs.cpSync(src, path.join(tmp, name), { recursive: true, filter: (f) => !f.includes(`${path.sep}.sana-ts-cache`) });
   }
-  for (const [name, text] of Object.entries(c.files ?? {})) fs.writeFileSync(path.join(tmp, name), text);
+  for (const [name, text] of Object.entries(c.files ?? {})) writeBytesAtomic(path.join(tmp, name), text);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(tmp, dir);
 }

@@ -184,8 +184,6 @@ export class MetricsLog {
 
   private rewrite(): void {
     const text = [this.columns.join(','), ...this.lines].join('\n') + '\n';
-    writeFileAtomic(this.file, (fd) => {
-      fs.writeSync(fd, text);
-    });
+    writeFileAtomic(this.file, (out) => out.write(text));
   }
 }

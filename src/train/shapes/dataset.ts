@@ -94,8 +94,6 @@ export function writeShapesDataset(dir: string, options: ShapesDatasetOptions): 
     lines.push(JSON.stringify({ file, caption, scene }) + '\n');
   }
   const body = Buffer.from(lines.join(''), 'utf8');
-  writeFileAtomic(path.join(dir, CAPTIONS_FILE), (fd) => {
-    fs.writeSync(fd, body);
-  });
+  writeFileAtomic(path.join(dir, CAPTIONS_FILE), (out) => out.write(body));
   return { dir, count, files };
 }
