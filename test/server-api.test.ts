@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { decodePng, readTextChunks } from '../src/io/png.js';
+import { decodePng, encodePng, readTextChunks } from '../src/io/png.js';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
 import { toRgbImages } from '../src/pipeline/postprocess.js';
 import { SanaServer, startSanaServer } from '../src/server/server.js';
@@ -21,7 +21,7 @@ describe('server API (no key)', () => {
   let outputDir: string;
   before(async () => {
     outputDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sana-serve-out-'));
-    server = await startSanaServer({ port: 0, queueSize: 2, keepJobs: 50, outputDir, previewEvery: 5 });
+    server = await startSanaServer({ port: 0, queueSize: 2, keepJobs: 50, outputDir, previewEvery: 5, bodyLimit: 65_536 });
     base = server.url;
   });
   after(() => server.close());
@@ -96,6 +96,16 @@ describe('server API (no key)', () => {
       flowShift: null,
       numImages: 1,
       maxSequenceLength: 300,
+      image: false,
+      strength: null,
+      mask: false,
+      controlImage: false,
+      controlScale: null,
+      pagScale: 0,
+      pagLayers: [],
+      pagAdaptiveScale: 0,
+      maxTimesteps: null,
+      intermediateTimesteps: null,
     });
     assert.deepEqual(job.progress, { stage: 'decode', step: 12, total: 12 });
     assert.equal(job.images.length, 2);
@@ -122,6 +132,37 @@ describe('server API (no key)', () => {
       assert.equal(text.steps, '12');
       assert.equal(text.prompt, k === 0 ? PROMPT : 'a green square');
     }
+  });
+
+  test('image-to-image and inpainting over the API: base64 PNG inputs, the kept pixels preserved', async () => {
+    const first = await api(base, 'POST', '/api/generate', { prompt: PROMPT, steps: 4, seed: 3 });
+    await waitForJob(base, first.body.id);
+    const start = (await api(base, 'GET', `/api/jobs/${first.body.id}/images/0`)).body as Buffer;
+    const maskPng = encodePng({ width: 256, height: 256, rgb: new Uint8Array(256 * 256 * 3).map((_, i) => ((i / 3) % 256 < 128 ? 255 : 0)) });
+    const submit = await api(base, 'POST', '/api/generate', {
+      prompt: 'a green diamond',
+      steps: 4,
+      seed: 4,
+      image: start.toString('base64'),
+      mask: `data:image/png;base64,${maskPng.toString('base64')}`,
+    });
+    assert.equal(submit.status, 202, JSON.stringify(submit.body));
+    const job = await waitForJob(base, submit.body.id);
+    assert.equal(job.status, 'done', job.error);
+    assert.equal(job.parameters.image, true);
+    assert.equal(job.parameters.mask, true);
+    assert.equal(job.parameters.strength, 1);
+    const out = decodePng((await api(base, 'GET', `/api/jobs/${job.id}/images/0`)).body);
+    const original = decodePng(start);
+    for (let p = 0; p < 256 * 256; p++) {
+      if (p % 256 >= 128) for (let c = 0; c < 3; c++) assert.equal(out.rgb[p * 3 + c], original.rgb[p * 3 + c], `kept pixel ${p}`);
+    }
+    const bad = await api(base, 'POST', '/api/generate', { prompt: PROMPT, image: 'aGVsbG8gd29ybGQ=' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /body\/image is not a readable PNG image/);
+    const noImage = await api(base, 'POST', '/api/generate', { prompt: PROMPT, strength: 0.5 });
+    assert.equal(noImage.status, 400);
+    assert.match(noImage.body.error.message, /strength needs a start image/);
   });
 
   test('--output-dir gets each image, written atomically under the job id', async () => {

@@ -10,6 +10,8 @@ import { loadSanaPipeline } from '../pipeline/components.js';
 import { toRgbImages } from '../pipeline/postprocess.js';
 import { GenerateRequest } from '../pipeline/request.js';
 import { imageTextChunks } from '../pipeline/image-metadata.js';
+import { parseLoraArg } from '../nn/lora.js';
+import { imageTensorFromPng, maskTensorFromPng } from '../pipeline/image-input.js';
 import { PipelineResult } from '../pipeline/sana-pipeline.js';
 import { normaliseSeed } from '../random/torch-rng.js';
 import { UsageError } from './errors.js';
@@ -35,6 +37,21 @@ Options:
   --sampler dpm|euler        Flow-DPM-Solver (default from the model) or Flow-Euler
   --flow-shift S             override the scheduler's flow_shift
   --num-images N             images per prompt (default 1)
+  --image FILE               image-to-image: start from this PNG, noised to the schedule cut by --strength
+  --strength S               share of the schedule run on the start image, in (0, 1] (default 0.6; 1 with --mask)
+  --mask FILE                inpainting: a PNG of the image's size, white = repaint, black = keep (needs --image)
+  --pag-scale S              perturbed-attention guidance scale (default 0 = off; diffusers' default is 3)
+  --pag-adaptive-scale A     PAG scale decay: pag-scale - A (1000 - t), at least 0 (default 0)
+  --pag-layers PATTERN       blocks PAG perturbs, a regular expression searched in transformer_blocks.K.attn1
+                             (repeatable, or comma-separated; e.g. transformer_blocks.8)
+  --lora FILE[:SCALE]        a LoRA for the transformer (diffusers or kohya safetensors; repeatable; default
+                             strength 1), applied in the graph so the base weights stay memory-mapped
+  --lora-fuse                fuse the LoRAs into the weights at load instead (no per-step cost)
+  --control-image FILE       ControlNet pipelines: the control image (PNG)
+  --control-scale S          ControlNet conditioning scale (default 1)
+  --max-timesteps T          SANA-Sprint: the first TrigFlow time (default 1.5708)
+  --intermediate-timesteps T SANA-Sprint: the middle time of a 2-step schedule (default 1.3; "none": evenly
+                             spaced times, the default for other step counts)
   --max-sequence-length N    caption tokens kept (default 300)
   --text-quantization Q      text encoder linear layers: none (default), int8 or int4 (weight-only; cached
                              next to the weights after the first load)
@@ -65,6 +82,12 @@ function checkWritable(file: string): void {
   }
 }
 
+function readInputFile(file: string, flag: string): Buffer {
+  if (!fs.existsSync(file)) throw new UsageError(`${flag}: ${file} does not exist`);
+  if (!fs.statSync(file).isFile()) throw new UsageError(`${flag}: ${file} is not a file`);
+  return fs.readFileSync(file);
+}
+
 function readLatents(file: string): HostTensor<'float32'> {
   if (!fs.existsSync(file)) throw new UsageError(`--latents: ${file} does not exist`);
   const t = readSafetensors(file).get('latents');
@@ -91,6 +114,18 @@ export async function generateCommand(argv: string[]): Promise<void> {
       sampler: { type: 'string' },
       'flow-shift': { type: 'string' },
       'num-images': { type: 'string' },
+      image: { type: 'string' },
+      strength: { type: 'string' },
+      mask: { type: 'string' },
+      'pag-scale': { type: 'string' },
+      'pag-layers': { type: 'string', multiple: true },
+      'pag-adaptive-scale': { type: 'string' },
+      'control-image': { type: 'string' },
+      lora: { type: 'string', multiple: true },
+      'lora-fuse': { type: 'boolean' },
+      'control-scale': { type: 'string' },
+      'max-timesteps': { type: 'string' },
+      'intermediate-timesteps': { type: 'string' },
       'max-sequence-length': { type: 'string' },
       threads: { type: 'string' },
       'text-quantization': { type: 'string' },
@@ -135,6 +170,23 @@ export async function generateCommand(argv: string[]): Promise<void> {
     numImagesPerPrompt: values['num-images'] === undefined ? undefined : parseNumber(values['num-images'], '--num-images'),
     maxSequenceLength:
       values['max-sequence-length'] === undefined ? undefined : parseNumber(values['max-sequence-length'], '--max-sequence-length'),
+    image: values.image ? imageTensorFromPng(readInputFile(values.image, '--image'), `--image ${values.image}`) : undefined,
+    strength: values.strength === undefined ? undefined : parseNumber(values.strength, '--strength'),
+    mask: values.mask ? maskTensorFromPng(readInputFile(values.mask, '--mask'), `--mask ${values.mask}`) : undefined,
+    pagScale: values['pag-scale'] === undefined ? undefined : parseNumber(values['pag-scale'], '--pag-scale'),
+    pagAdaptiveScale: values['pag-adaptive-scale'] === undefined ? undefined : parseNumber(values['pag-adaptive-scale'], '--pag-adaptive-scale'),
+    pagLayers: values['pag-layers']?.flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean),
+    controlImage: values['control-image']
+      ? imageTensorFromPng(readInputFile(values['control-image'], '--control-image'), `--control-image ${values['control-image']}`)
+      : undefined,
+    controlScale: values['control-scale'] === undefined ? undefined : parseNumber(values['control-scale'], '--control-scale'),
+    maxTimesteps: values['max-timesteps'] === undefined ? undefined : parseNumber(values['max-timesteps'], '--max-timesteps'),
+    intermediateTimesteps:
+      values['intermediate-timesteps'] === undefined
+        ? undefined
+        : values['intermediate-timesteps'] === 'none'
+          ? null
+          : parseNumber(values['intermediate-timesteps'], '--intermediate-timesteps'),
   };
   const threads = values.threads === undefined ? undefined : parsePositiveInt(values.threads, '--threads');
   const textQuantization = values['text-quantization'] ?? 'none';
@@ -149,6 +201,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
     threads,
     textQuantization,
     vaeTiling: vaeTiles ?? (values['vae-tiling'] ? true : undefined),
+    loras: values.lora?.map(parseLoraArg),
+    loraFuse: values['lora-fuse'],
   });
   let result: PipelineResult;
   try {

@@ -1,6 +1,7 @@
 // `sana serve`: the HTTP API (native + OpenAI Images) and the web page over resident models, until SIGINT/SIGTERM.
 
 import { parseArgs } from 'node:util';
+import { parseLoraArg } from '../nn/lora.js';
 import { startSanaServer } from '../server/server.js';
 import { parseModelSpec } from '../server/served-model.js';
 import { DEFAULT_LIMITS } from '../server/schemas.js';
@@ -27,11 +28,13 @@ Options:
   --max-steps N               most steps accepted (default ${DEFAULT_LIMITS.maxSteps})
   --max-images N              most images per job (default ${DEFAULT_LIMITS.maxImages})
   --preview-every N           a preview image every N steps in event streams (default 5; 0 = none)
-  --body-limit BYTES          largest request body (default 65536)
+  --body-limit BYTES          largest request body (default 16 MiB: room for base64 PNG images)
   --text-quantization Q       none (default), int8 or int4, as sana generate
   --vae-tiling                tiled VAE decode, as sana generate
   --vae-tile-size N           tile size in px (implies --vae-tiling)
   --vae-tile-stride S         tile stride in px
+  --lora FILE[:SCALE]         a LoRA for the transformers (repeatable), as sana generate
+  --lora-fuse                 fuse the LoRAs into the weights at load
   --threads N                 CPU threads (default: all cores)
   --log                       log each request (JSON lines on stdout)
   -h, --help                  show this help
@@ -66,6 +69,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
       'vae-tile-size': { type: 'string' },
       'vae-tile-stride': { type: 'string' },
       threads: { type: 'string' },
+      lora: { type: 'string', multiple: true },
+      'lora-fuse': { type: 'boolean' },
       log: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -104,6 +109,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
       threads: int('threads'),
       textQuantization,
       vaeTiling: vaeTiles ?? (v['vae-tiling'] ? true : undefined),
+      loras: v.lora?.map(parseLoraArg),
+      loraFuse: v['lora-fuse'],
     },
     log: Boolean(v.log),
   });

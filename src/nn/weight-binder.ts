@@ -9,6 +9,9 @@ import { cast } from '../graph/ops/shape-ops.js';
 import { BYTES_PER_ELEMENT, DType, HostTensor, elementCount } from '../io/host-tensor.js';
 import { realWeightPath } from '../io/safetensors.js';
 import { WeightLocation, WeightStore } from '../io/weights.js';
+import { add } from '../graph/ops/elementwise.js';
+import { reshape } from '../graph/ops/shape-ops.js';
+import { LoraLayout, LoraSet, loraActivationDelta, loraWeightDelta } from './lora.js';
 
 export interface WeightBinderOptions {
   /** dtype the model computes in (float32 on CPU). */
@@ -22,6 +25,8 @@ export interface WeightBinderOptions {
    * optimizer can change it), instead of external data bound into the session. See `parameters`.
    */
   asInputs?: boolean;
+  /** LoRA adapters: added on the activations by the linear layers (loraDelta), or fused into the weights here. */
+  lora?: LoraSet;
 }
 
 /** A weight bound as a graph input (asInputs): feed the checkpoint tensor's float32 values under `key`. */
@@ -65,9 +70,31 @@ export class WeightBinder {
     const cached = this.bound.get(name);
     if (cached) return cached;
     const raw = this.getStored(name, shape, viewShape);
-    const t = raw.dtype === this.computeDtype ? raw : cast(raw, this.computeDtype);
+    let t = raw.dtype === this.computeDtype ? raw : cast(raw, this.computeDtype);
+    const lora = this.options.lora;
+    if (lora?.fuse && name.endsWith('.weight')) {
+      const module = name.slice(0, -'.weight'.length);
+      const adapters = lora.adapters(module);
+      if (adapters.length) {
+        // W + s B A as a constant added to the weight: ONNX Runtime folds it into one initializer at session build
+        const view = viewShape ?? shape;
+        const delta = loraWeightDelta(adapters, module, view.slice(1).reduce((a, b) => a * b, 1), view[0]);
+        t = add(t, reshape(this.graph.constant(delta, `${module}.lora_delta`), [...view]));
+      }
+    }
     this.bound.set(name, t);
     return t;
+  }
+
+  /**
+   * The unfused LoRA contribution to the linear layer `prefix` on x (undefined without adapters, or when they are
+   * fused into the weights).
+   */
+  loraDelta(prefix: string, x: Tensor, inF: number, outF: number, layout: LoraLayout): Tensor | undefined {
+    const lora = this.options.lora;
+    if (!lora || lora.fuse) return undefined;
+    const adapters = lora.adapters(prefix);
+    return adapters.length ? loraActivationDelta(adapters, prefix, x, inF, outF, layout) : undefined;
   }
 
   /**

@@ -18,6 +18,8 @@ import { PromptDialect } from '../text/complex-human-instruction.js';
 import { encodePrompts } from '../text/prompt-encoding.js';
 import { GemmaTokenizer } from '../text/tokenizer.js';
 import { resolvePipelineFolder } from './model-folder.js';
+import { SanaControlNet } from '../models/sana/controlnet.js';
+import { LoraFileSpec, LoraSet } from '../nn/lora.js';
 import { CaptionCache, Denoiser, LatentDecoder, PromptEncoder } from './ports.js';
 import { PipelineComponents, PipelineOptions, SanaPipeline } from './sana-pipeline.js';
 
@@ -30,6 +32,9 @@ export interface LoadPipelineOptions extends SessionOptions, PipelineOptions {
   vaeTiling?: DcaeLoadOptions['tiling'];
   /** Weight variant to prefer (fp16, bf16). */
   variant?: string;
+  /** LoRA files for the transformer, each with a strength; fused into the weights with loraFuse. */
+  loras?: readonly LoraFileSpec[];
+  loraFuse?: boolean;
 }
 
 export interface LoadedPipeline {
@@ -54,6 +59,10 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
       sampleSize: transformerConfig.sampleSize,
       latentChannels: transformerConfig.inChannels,
       captionChannels: transformerConfig.captionChannels,
+      numLayers: transformerConfig.numLayers,
+      timestepScale: transformerConfig.timestepScale,
+      guidanceEmbeds: transformerConfig.guidanceEmbeds,
+      guidanceEmbedsScale: transformerConfig.guidanceEmbedsScale,
     },
     vae: {
       latentChannels: vaeConfig.latentChannels,
@@ -80,12 +89,34 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
       return gemmaPromptEncoder(tokenizer, encoder, textConfig.hiddenSize, options.dialect ?? 'diffusers');
     },
     async loadDenoiser() {
-      const transformer = await SanaTransformer.load(dirs.transformer, { ...session, variant: options.variant });
+      const lora = options.loras?.length ? new LoraSet(options.loras, options.loraFuse) : undefined;
+      const transformer = await SanaTransformer.load(dirs.transformer, { ...session, variant: options.variant, lora });
       return sanaDenoiser(transformer);
     },
     async loadDecoder() {
       const dcae = await Dcae.load(dirs.vae, { ...session, variant: options.variant, parts: ['decoder'], tiling: options.vaeTiling });
       return dcaeDecoder(dcae);
+    },
+    hasControlNet: Boolean(dirs.controlnet),
+    async loadControlNet() {
+      if (!dirs.controlnet) throw new Error(`model ${folder.root} has no controlnet component (a SanaControlNetPipeline folder has one)`);
+      const net = await SanaControlNet.load(dirs.controlnet, { ...session, variant: options.variant });
+      return {
+        async prepareCaption(embeds, mask) {
+          const handle = await net.encodeCaption(embeds, mask);
+          return { handle, release() {} } as CaptionCache;
+        },
+        residuals: (latents, timestep, control, scale, caption) =>
+          net.blockSamples(latents, timestep, control, scale, (caption as CaptionCache & { handle: CaptionHandle }).handle),
+        release: () => net.release(),
+      };
+    },
+    async loadImageEncoder() {
+      const dcae = await Dcae.load(dirs.vae, { ...session, variant: options.variant, parts: ['encoder'], tiling: options.vaeTiling });
+      return {
+        encode: async (images) => (await dcae.encode(images)) as HostTensor<'float32'>,
+        release: () => dcae.release(),
+      };
     },
   };
 }
@@ -133,12 +164,19 @@ function sanaDenoiser(transformer: SanaTransformer): Denoiser {
     captionChannels: c.captionChannels,
     sampleSize: c.sampleSize,
     timestepScale: c.timestepScale,
+    numLayers: c.numLayers,
+    guidanceEmbeds: c.guidanceEmbeds,
+    guidanceEmbedsScale: c.guidanceEmbedsScale,
     async prepareCaption(embeds, mask): Promise<CaptionCache & { handle: CaptionHandle }> {
       const handle = await transformer.encodeCaption(embeds, mask);
       return { handle, release() {} };
     },
-    async predict(latents, timestep, caption) {
-      const out = await transformer.denoise(latents, timestep, (caption as CaptionCache & { handle: CaptionHandle }).handle);
+    async predict(latents, timestep, caption, extras = {}) {
+      const handle = (caption as CaptionCache & { handle: CaptionHandle }).handle;
+      const out = await transformer.denoise(latents, timestep, handle, extras.guidance, {
+        perturbed: extras.perturbed,
+        blockResiduals: extras.blockResiduals,
+      });
       return out as HostTensor<'float32'>;
     },
     release: () => transformer.release(),

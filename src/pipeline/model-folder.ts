@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { containedPath } from '../io/contained-path.js';
 import { readJsonFile } from '../io/config.js';
 
 export interface PipelineFolder {
@@ -18,7 +19,11 @@ export interface PipelineFolder {
     /** Absent in pipelines saved without a text encoder (driven by prompt embeddings). */
     readonly text_encoder?: string;
     readonly tokenizer?: string;
+    /** SanaControlNetPipeline folders: the SanaControlNetModel. */
+    readonly controlnet?: string;
   };
+  /** model_index.json's _class_name (SanaPipeline, SanaSprintPipeline, SanaPAGPipeline, SanaControlNetPipeline...). */
+  readonly pipelineClass: string;
 }
 
 const REQUIRED_FILES: Record<string, string[]> = {
@@ -27,17 +32,19 @@ const REQUIRED_FILES: Record<string, string[]> = {
   scheduler: ['scheduler_config.json'],
   text_encoder: ['config.json'],
   tokenizer: ['tokenizer.json'],
+  controlnet: ['config.json'],
 };
 
 /** A pipeline may be saved without its text side; it is then driven by prompt embeddings. */
-const OPTIONAL = ['text_encoder', 'tokenizer'];
+const OPTIONAL = ['text_encoder', 'tokenizer', 'controlnet'];
 
 export const ACCEPTED_CLASSES: Record<string, string[]> = {
   transformer: ['SanaTransformer2DModel'],
   vae: ['AutoencoderDC'],
-  scheduler: ['DPMSolverMultistepScheduler', 'FlowMatchEulerDiscreteScheduler'],
+  scheduler: ['DPMSolverMultistepScheduler', 'FlowMatchEulerDiscreteScheduler', 'SCMScheduler'],
   text_encoder: ['Gemma2Model', 'Gemma2ForCausalLM'],
   tokenizer: ['GemmaTokenizer', 'GemmaTokenizerFast'],
+  controlnet: ['SanaControlNetModel'],
 };
 
 export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -59,7 +66,8 @@ export function findInHubCache(repoId: string, env: NodeJS.ProcessEnv = process.
   const snapshots = path.join(repoDir, 'snapshots');
   if (fs.existsSync(ref)) {
     const rev = fs.readFileSync(ref, 'utf8').trim();
-    const snap = path.join(snapshots, rev);
+    // the revision names a folder of snapshots/, never a path elsewhere
+    const snap = containedPath(snapshots, rev, { file: ref, key: 'the revision' }, { kind: 'folder' });
     if (fs.existsSync(snap)) return snap;
   }
   const revs = fs.existsSync(snapshots) ? fs.readdirSync(snapshots) : [];
@@ -84,23 +92,48 @@ export function resolvePipelineFolder(model: string, env: NodeJS.ProcessEnv = pr
   const components: Record<string, string> = {};
   for (const [name, files] of Object.entries(REQUIRED_FILES)) {
     const entry = index[name];
-    const absent = Array.isArray(entry) && entry[1] === null;
+    const absent = (Array.isArray(entry) && entry[1] === null) || (entry === undefined && name === 'controlnet');
     if (absent && OPTIONAL.includes(name)) continue;
     if (!Array.isArray(entry) || absent) {
-      throw new Error(`${indexPath}: no "${name}" component listed (SANA needs ${Object.keys(REQUIRED_FILES).join(', ')})`);
+      throw new Error(`${indexPath}: no "${name}" component listed (SANA needs ${Object.keys(REQUIRED_FILES).filter((k) => k !== 'controlnet').join(', ')})`);
     }
     const cls = String(entry[1]);
     if (!ACCEPTED_CLASSES[name].includes(cls)) {
       throw new Error(`${indexPath}: "${name}" is ${cls}; expected ${ACCEPTED_CLASSES[name].join(' or ')}`);
     }
-    const dir = path.join(root, name);
+    // a component folder (and each file in it) must be inside the pipeline folder: no link out of it
+    const dir = containedPath(root, name, { file: indexPath, key: `"${name}"` }, { kind: 'folder' });
     for (const f of files) {
-      if (!fs.existsSync(path.join(dir, f))) throw new Error(`model ${root}: missing ${name}/${f}`);
+      if (!fs.existsSync(containedPath(dir, f, { file: dir }, { kind: 'file' }))) throw new Error(`model ${root}: missing ${name}/${f}`);
     }
+    checkComponentClass(dir, name);
     components[name] = dir;
+  }
+  const pipelineClass = typeof index._class_name === 'string' ? index._class_name : 'SanaPipeline';
+  const sprintScheduler = String((index.scheduler as unknown[])[1]) === 'SCMScheduler';
+  if (sprintScheduler !== pipelineClass.startsWith('SanaSprint')) {
+    throw new Error(
+      `${indexPath}: a ${pipelineClass} ${sprintScheduler ? 'cannot sample with SCMScheduler (SANA-Sprint only)' : 'needs the SCMScheduler (SANA-Sprint)'}`,
+    );
   }
   if (Boolean(components.text_encoder) !== Boolean(components.tokenizer)) {
     throw new Error(`${indexPath}: a text encoder needs a tokenizer and the other way round`);
   }
-  return { root, index, components: components as PipelineFolder['components'] };
+  if (Boolean(components.controlnet) !== (pipelineClass === 'SanaControlNetPipeline')) {
+    throw new Error(`${indexPath}: ${components.controlnet ? `a controlnet component in a ${pipelineClass}` : 'a SanaControlNetPipeline without its controlnet component'}`);
+  }
+  return { root, index, components: components as PipelineFolder['components'], pipelineClass };
+}
+
+/**
+ * A diffusers component's config.json names its class: a folder of another model (a UNet where the transformer
+ * should be) is refused here, by name, before its config is read as ours.
+ */
+function checkComponentClass(dir: string, name: string): void {
+  if (name !== 'transformer' && name !== 'vae') return;
+  const file = path.join(dir, 'config.json');
+  const cls = readJsonFile(file)._class_name;
+  if (cls !== undefined && !ACCEPTED_CLASSES[name].includes(cls as string)) {
+    throw new Error(`${file}: "_class_name" is ${JSON.stringify(cls)}; the "${name}" component must be ${ACCEPTED_CLASSES[name].join(' or ')}`);
+  }
 }

@@ -22,8 +22,23 @@ export interface PromptEncoder {
   release(): Promise<void>;
 }
 
+/** What a denoise step may get besides latents, timestep and caption. */
+export interface DenoiseExtras {
+  /** [B] guidance-embedding input (SANA-Sprint: guidance_scale x guidance_embeds_scale). */
+  guidance?: HostTensor<'float32'>;
+  /** Perturbed-attention guidance: in these blocks, the rows marked true get an identity self-attention map. */
+  perturbed?: { layers: readonly number[]; rows: readonly boolean[] };
+  /** ControlNet: residual k [B, N, D] is added to the hidden states after block k + 1. */
+  blockResiduals?: readonly HostTensor<'float32'>[];
+}
+
 export interface Denoiser {
   readonly latentChannels: number;
+  /** Transformer blocks (PAG layer patterns match transformer_blocks.K.attn1). */
+  readonly numLayers: number;
+  /** A guidance-embedding model (Sprint) takes guidance as an input instead of a CFG batch. */
+  readonly guidanceEmbeds: boolean;
+  readonly guidanceEmbedsScale: number;
   readonly captionChannels: number;
   /** Transformer sample_size (latent pixels), which picks the resolution-bin table. */
   readonly sampleSize: number;
@@ -32,7 +47,7 @@ export interface Denoiser {
   /** Computes what depends only on the caption (projection, cross-attention keys/values) once per image batch. */
   prepareCaption(embeds: HostTensor<'float32'>, mask: HostTensor<'int64'>): Promise<CaptionCache>;
   /** Flow velocity for latents [B, C, h, w] at timesteps [B] (float32, already scaled). */
-  predict(latents: HostTensor<'float32'>, timestep: HostTensor<'float32'>, caption: CaptionCache): Promise<HostTensor<'float32'>>;
+  predict(latents: HostTensor<'float32'>, timestep: HostTensor<'float32'>, caption: CaptionCache, extras?: DenoiseExtras): Promise<HostTensor<'float32'>>;
   release(): Promise<void>;
 }
 
@@ -49,5 +64,19 @@ export interface LatentDecoder {
    * each tile.
    */
   decode(latents: HostTensor<'float32'>, onTile?: (done: number, total: number) => void): Promise<HostTensor<'float32'>>;
+  release(): Promise<void>;
+}
+
+export interface ImageEncoder {
+  /** [B, 3, H, W] images in [-1, 1] -> [B, C, H/32, W/32] unscaled latents. */
+  encode(images: HostTensor<'float32'>): Promise<HostTensor<'float32'>>;
+  release(): Promise<void>;
+}
+
+/** A ControlNet beside the denoiser: per step, the residuals it adds after the transformer's blocks. */
+export interface ControlNet {
+  prepareCaption(embeds: HostTensor<'float32'>, mask: HostTensor<'int64'>): Promise<CaptionCache>;
+  /** Block residuals for the model batch, given the control image's scaled latents (same batch). */
+  residuals(latents: HostTensor<'float32'>, timestep: HostTensor<'float32'>, control: HostTensor<'float32'>, scale: number, caption: CaptionCache): Promise<HostTensor<'float32'>[]>;
   release(): Promise<void>;
 }

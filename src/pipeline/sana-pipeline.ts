@@ -4,26 +4,44 @@
 // ref: SANA.md §0, §5, §7
 
 import { HostTensor } from '../io/host-tensor.js';
-import { FlowScheduler } from '../schedulers/flow-scheduler.js';
+import { TorchGenerator, torchRandn } from '../random/torch-rng.js';
 import { SchedulerConfig, createScheduler } from '../schedulers/scheduler-config.js';
-import { classifierFreeGuidance, concatBatch, repeatRows } from './batch.js';
-import { Denoiser, EncodedPrompts, LatentDecoder, PromptEncoder } from './ports.js';
+import { SCM_DEFAULTS, ScmScheduler } from '../schedulers/scm.js';
+import { repeatRows } from './batch.js';
+import { Guidance, cfgGuidance, embeddedGuidance, noGuidance, pagGuidance, resolvePagLayers } from './guidance.js';
+import { blend, keptLatentCells, pasteKeptPixels } from './inpaint.js';
+import { ControlNet, Denoiser, EncodedPrompts, ImageEncoder, LatentDecoder, PromptEncoder } from './ports.js';
 import { GenerateRequest, RequestError, ResolvedRequest, resolveRequest } from './request.js';
 import { binResolution, resizeAndCrop } from './resolution.js';
 import { denormalize } from './postprocess.js';
 import { reportWhileRunning } from './progress-events.js';
-import { randnTensor } from '../random/torch-rng.js';
+import { FlowSampling, Sampling, ScmSampling } from './sampling.js';
 
 /** How the pipeline gets its components; configs are known up front, weights are loaded on demand. */
 export interface PipelineComponents {
   readonly schedulerConfig: SchedulerConfig;
-  readonly transformer: { sampleSize: number; latentChannels: number; captionChannels: number };
+  readonly transformer: {
+    sampleSize: number;
+    latentChannels: number;
+    captionChannels: number;
+    numLayers: number;
+    /** Multiplier of the flow timestep the transformer is fed (config timestep_scale). */
+    timestepScale: number;
+    /** SANA-Sprint: guidance is an input of the model, scaled by guidanceEmbedsScale. */
+    guidanceEmbeds: boolean;
+    guidanceEmbedsScale: number;
+  };
   readonly vae: { latentChannels: number; scalingFactor: number; compression: number };
   /** Text-encoder width, when the pipeline has one (null for pipelines driven by given embeddings). */
   readonly textHiddenSize: number | null;
   loadPromptEncoder(): Promise<PromptEncoder>;
   loadDenoiser(): Promise<Denoiser>;
   loadDecoder(): Promise<LatentDecoder>;
+  /** The VAE encoder, for image-to-image and inpainting starts and ControlNet control images. */
+  loadImageEncoder(): Promise<ImageEncoder>;
+  /** A SanaControlNetPipeline's ControlNet. */
+  readonly hasControlNet?: boolean;
+  loadControlNet?(): Promise<ControlNet>;
 }
 
 export interface PipelineOptions {
@@ -54,7 +72,7 @@ export type PipelineEvent =
 
 export interface PipelineTimings {
   /** Seconds spent loading each component (included in the stage times below). */
-  loadSeconds: { encoder: number; denoiser: number; decoder: number };
+  loadSeconds: { encoder: number; denoiser: number; decoder: number; imageEncoder: number; controlnet: number };
   /** Prompt encoding, text encoder load included. */
   encodeSeconds: number;
   /** Transformer load and the once-per-batch caption projection / cross-attention keys and values. */
@@ -80,8 +98,8 @@ export interface PipelineResult {
 const now = () => performance.now() / 1000;
 
 export class SanaPipeline {
-  private resident: { encoder?: PromptEncoder; denoiser?: Denoiser; decoder?: LatentDecoder } = {};
-  private loadSeconds = { encoder: 0, denoiser: 0, decoder: 0 };
+  private resident: { encoder?: PromptEncoder; denoiser?: Denoiser; decoder?: LatentDecoder; imageEncoder?: ImageEncoder; controlnet?: ControlNet } = {};
+  private loadSeconds = { encoder: 0, denoiser: 0, decoder: 0, imageEncoder: 0, controlnet: 0 };
 
   constructor(
     readonly components: PipelineComponents,
@@ -104,68 +122,104 @@ export class SanaPipeline {
   async *generate(req: GenerateRequest, given?: GivenEmbeddings): AsyncGenerator<PipelineEvent, PipelineResult> {
     const { transformer, vae } = this.components;
     const t0 = now();
-    this.loadSeconds = { encoder: 0, denoiser: 0, decoder: 0 };
-    // 1. Check inputs and pick the size to generate at.
-    const request = resolveRequest(req, transformer.sampleSize * vae.compression);
+    this.loadSeconds = { encoder: 0, denoiser: 0, decoder: 0, imageEncoder: 0, controlnet: 0 };
+    // 1. Check inputs, pick the size to generate at and the strategies (sampler, guidance, start).
+    const sprint = this.components.schedulerConfig.kind === 'scm';
+    const request = resolveRequest(req, transformer.sampleSize * vae.compression, { steps: sprint ? 2 : 20 });
     const size = request.binning
       ? binResolution(transformer.sampleSize, request.height, request.width)
       : { height: request.height, width: request.width };
-    const useGuidance = request.guidanceScale > 1;
+    const n = request.prompts.length * request.numImagesPerPrompt;
+    const generator = new TorchGenerator(request.seed);
+    const sampling = this.sampling(request, generator);
+    const guidance = this.guidance(request);
     const warnings: string[] = [];
 
-    // 2. Encode the prompts (and the negative prompt for classifier-free guidance).
+    // 2. Encode the prompts (and the negative prompt when the guidance uses it).
     yield { type: 'stage', stage: 'encode' };
-    const encoded = given ? this.checkGiven(given, request, useGuidance) : await this.encode(request, useGuidance);
+    const encoded = given ? this.checkGiven(given, request, guidance.needsNegative) : await this.encode(request, guidance.needsNegative);
     for (const w of encoded.warnings) {
       warnings.push(w);
       yield { type: 'warning', message: w };
     }
+    const perImage = (e: HostTensor<'float32'>, m: HostTensor<'int64'>) => ({
+      embeds: repeatRows(e, request.numImagesPerPrompt),
+      mask: repeatRows(m, request.numImagesPerPrompt),
+    });
+    const captions = guidance.captionBatch(
+      perImage(encoded.promptEmbeds, encoded.promptMask),
+      guidance.needsNegative ? perImage(encoded.negativeEmbeds!, encoded.negativeMask!) : undefined,
+    );
     const encodeSeconds = now() - t0;
-    const n = request.prompts.length * request.numImagesPerPrompt;
-    let captionEmbeds = repeatRows(encoded.promptEmbeds, request.numImagesPerPrompt);
-    let captionMask = repeatRows(encoded.promptMask, request.numImagesPerPrompt);
-    if (useGuidance) {
-      // CFG batch order is [negative; positive] (SANA.md §7.3).
-      captionEmbeds = concatBatch(repeatRows(encoded.negativeEmbeds!, request.numImagesPerPrompt), captionEmbeds);
-      captionMask = concatBatch(repeatRows(encoded.negativeMask!, request.numImagesPerPrompt), captionMask);
-    }
 
-    // 3. Timesteps.
-    const scheduler = createScheduler(this.components.schedulerConfig, { sampler: request.sampler, flowShift: request.flowShift });
-    scheduler.setTimesteps(request.steps);
-
-    // 4. Initial latents: explicit, or torch.randn with a CPU generator seeded like diffusers.
+    // 3. The starting latents: given, or drawn from the call's generator (torch.randn, as diffusers on CPU), or the
+    //    start image noised to the time where its cut schedule begins.
     const latentShape = [n, transformer.latentChannels, size.height / vae.compression, size.width / vae.compression];
-    let latents = request.latents ? checkLatents(request.latents, latentShape) : randnTensor(latentShape, request.seed);
+    const start = request.image ? await this.imageStart(request, size, latentShape, sampling, generator) : undefined;
+    let latents = start
+      ? HostTensor.float32(latentShape, start.x)
+      : HostTensor.float32(latentShape, sampling.initial(request.latents ? checkLatents(request.latents, latentShape).data : torchRandn(latentShape, generator).data));
 
-    // 5. Denoising loop.
+    // ControlNet: the control image's scaled latents, one row per model-batch row.
+    const control = await this.controlLatents(request, size, latentShape, guidance);
+
+    // 4. Denoising loop.
     yield { type: 'stage', stage: 'denoise' };
     const stepSeconds: number[] = [];
     const tp = now();
     const denoiser = await this.acquire('denoiser', () => this.components.loadDenoiser());
-    const caption = await denoiser.prepareCaption(captionEmbeds, captionMask);
+    const caption = await denoiser.prepareCaption(captions.embeds, captions.mask);
+    const controlnet = control ? await this.acquire('controlnet', () => this.components.loadControlNet!()) : undefined;
+    const controlCaption = controlnet ? await controlnet.prepareCaption(captions.embeds, captions.mask) : undefined;
     const prepareSeconds = now() - tp;
+    let denoised = latents.data;
     try {
-      for (let i = 0; i < request.steps; i++) {
+      for (let i = sampling.beginIndex; i < sampling.total; i++) {
         const ts = now();
-        const { next, denoised } = await this.denoiseStep(denoiser, scheduler, caption, latents, i, request.guidanceScale, useGuidance);
-        latents = next;
+        const input = sampling.modelInput(latents, i);
+        const batch = guidance.inputBatch(input.latent);
+        const timestep = HostTensor.float32([batch.shape[0]], new Float32Array(batch.shape[0]).fill(input.timestep));
+        const extras = guidance.extras(n);
+        if (controlnet && control) {
+          extras.blockResiduals = await controlnet.residuals(batch, timestep, control, request.controlScale!, controlCaption!);
+        }
+        const raw = await denoiser.predict(batch, timestep, caption, extras);
+        const output = guidance.combine(raw, sampling.timeAt(i));
+        assertFinite(output.data, `the transformer output at step ${i + 1}`);
+        const stepped = sampling.step(output.data, latents.data, i);
+        let next = stepped.next;
+        // Inpainting: the kept region follows the start image, noised to the time the step arrived at.
+        if (start?.keep) next = blend(next, sampling.noised(start.clean, start.noise, i + 1), start.keep);
+        assertFinite(next, `the latents after step ${i + 1}`);
+        latents = HostTensor.float32(latentShape, next);
+        denoised = stepped.denoised;
         stepSeconds.push(now() - ts);
-        yield { type: 'step', step: i + 1, total: request.steps, timestep: scheduler.timesteps[i], seconds: stepSeconds[i], latents, denoised };
+        yield {
+          type: 'step',
+          step: i + 1 - sampling.beginIndex,
+          total: sampling.total - sampling.beginIndex,
+          timestep: sampling.timeAt(i),
+          seconds: stepSeconds[stepSeconds.length - 1],
+          latents,
+          denoised: HostTensor.float32(latentShape, denoised),
+        };
       }
     } finally {
       caption.release();
+      controlCaption?.release();
       await this.done('denoiser');
+      if (controlnet) await this.done('controlnet');
     }
+    const finalLatents = HostTensor.float32(latentShape, sampling.final(latents.data, denoised));
 
-    // 6. Decode, resize back to the requested size, map to [0, 1].
+    // 5. Decode, resize back to the requested size, map to [0, 1]; inpainting puts the kept pixels back exactly.
     yield { type: 'stage', stage: 'decode' };
     const td = now();
     const decoder = await this.acquire('decoder', () => this.components.loadDecoder());
     let decoded: HostTensor<'float32'>;
     try {
       const scale = Math.fround(vae.scalingFactor);
-      const scaled = HostTensor.float32(latents.shape, latents.data.map((v) => v / scale));
+      const scaled = HostTensor.float32(finalLatents.shape, finalLatents.data.map((v) => v / scale));
       let tileStart = now();
       decoded = yield* reportWhileRunning<PipelineEvent, HostTensor<'float32'>>((report) =>
         decoder.decode(scaled, (tile, total) => {
@@ -178,17 +232,120 @@ export class SanaPipeline {
       await this.done('decoder');
     }
     if (request.binning) decoded = resizeAndCrop(decoded, request.height, request.width);
-    const images = denormalize(decoded);
+    let images = denormalize(decoded);
+    if (request.mask && request.image) images = pasteKeptPixels(images, request.image, request.mask);
     const decodeSeconds = now() - td;
     return {
       images,
-      latents,
+      latents: finalLatents,
       request,
       generatedWidth: size.width,
       generatedHeight: size.height,
       timings: { loadSeconds: { ...this.loadSeconds }, encodeSeconds, prepareSeconds, stepSeconds, decodeSeconds, totalSeconds: now() - t0 },
       warnings,
     };
+  }
+
+  /** The sampler strategy: the model's flow scheduler (or the requested one), or Sprint's TrigFlow sampler. */
+  private sampling(request: ResolvedRequest, generator: TorchGenerator): Sampling {
+    const config = this.components.schedulerConfig;
+    if (config.kind === 'scm') {
+      if (request.sampler) throw new RequestError(`this model samples with SCMScheduler (SANA-Sprint); a sampler (${request.sampler}) cannot be chosen`);
+      if (request.flowShift !== undefined) throw new RequestError('flow shift does not apply to a SANA-Sprint model (SCMScheduler)');
+      const scheduler = new ScmScheduler({ numTrainTimesteps: config.numTrainTimesteps, sigmaData: config.sigmaData });
+      // diffusers' intermediate time 1.3 belongs to the 2-step schedule; other step counts use evenly spaced times
+      const intermediate = request.intermediateTimesteps !== undefined ? request.intermediateTimesteps : request.steps === 2 ? SCM_DEFAULTS.intermediateTimesteps : null;
+      try {
+        return new ScmSampling(scheduler, request.steps, { maxTimesteps: request.maxTimesteps, intermediateTimesteps: intermediate }, generator);
+      } catch (e) {
+        throw new RequestError((e as Error).message);
+      }
+    }
+    if (request.maxTimesteps !== undefined || request.intermediateTimesteps !== undefined) {
+      throw new RequestError('max / intermediate timesteps apply to SANA-Sprint models (SCMScheduler) only');
+    }
+    const scheduler = createScheduler(config, { sampler: request.sampler, flowShift: request.flowShift });
+    scheduler.setTimesteps(request.steps);
+    return new FlowSampling(scheduler, this.denoiserTimestepScale());
+  }
+
+  /** The guidance strategy: Sprint's embedded guidance, PAG, classifier-free guidance (g > 1), or none. */
+  private guidance(request: ResolvedRequest): Guidance {
+    const t = this.components.transformer;
+    if (t.guidanceEmbeds) {
+      if (request.pagScale > 0) throw new RequestError('PAG needs a classifier-free-guidance model; this one embeds guidance (SANA-Sprint)');
+      return embeddedGuidance(request.guidanceScale, t.guidanceEmbedsScale);
+    }
+    if (request.pagScale > 0) {
+      if (!request.pagLayers.length) throw new RequestError('PAG needs the layers to perturb (e.g. "transformer_blocks.8")');
+      let layers: number[];
+      try {
+        layers = resolvePagLayers(request.pagLayers, t.numLayers);
+      } catch (e) {
+        throw new RequestError((e as Error).message);
+      }
+      return pagGuidance(request.guidanceScale, request.pagScale, layers, request.pagAdaptiveScale);
+    }
+    return request.guidanceScale > 1 ? cfgGuidance(request.guidanceScale) : noGuidance;
+  }
+
+  /** The control image resized to the generated size, encoded and scaled, repeated for the model batch. */
+  private async controlLatents(request: ResolvedRequest, size: { height: number; width: number }, latentShape: number[], guidance: Guidance) {
+    if (!this.components.hasControlNet) {
+      if (request.controlImage) throw new RequestError('a control image needs a ControlNet pipeline (a model folder with a controlnet component)');
+      return undefined;
+    }
+    if (!request.controlImage) throw new RequestError('this is a ControlNet pipeline: give a control image');
+    let image = request.controlImage;
+    if (image.shape[2] !== size.height || image.shape[3] !== size.width) image = resizeAndCrop(image, size.height, size.width);
+    const encoder = await this.acquire('imageEncoder', () => this.components.loadImageEncoder());
+    let latent: HostTensor<'float32'>;
+    try {
+      latent = await encoder.encode(HostTensor.float32(image.shape, image.data.map((v) => Math.fround(2 * v - 1))));
+    } finally {
+      await this.done('imageEncoder');
+    }
+    const scale = Math.fround(this.components.vae.scalingFactor);
+    const one = HostTensor.float32([1, ...latentShape.slice(1)], latent.data.map((v) => Math.fround(v * scale)));
+    return guidance.inputBatch(repeatRows(one, latentShape[0]));
+  }
+
+  private denoiserTimestepScale(): number {
+    return this.components.transformer.timestepScale;
+  }
+
+  /**
+   * Image-to-image and inpainting: the start image (resized to the generated size) encoded to scaled latents,
+   * noised to the first time of the schedule cut by strength with the generator's first draw. With a mask, the
+   * latent cells any of whose pixels are to be repainted are free; the others are kept.
+   */
+  private async imageStart(
+    request: ResolvedRequest,
+    size: { height: number; width: number },
+    latentShape: number[],
+    sampling: Sampling,
+    generator: TorchGenerator,
+  ): Promise<{ x: Float32Array; clean: Float32Array; noise: Float32Array; keep?: Float32Array }> {
+    const { vae } = this.components;
+    let image = request.image!;
+    if (image.shape[2] !== size.height || image.shape[3] !== size.width) image = resizeAndCrop(image, size.height, size.width);
+    const encoder = await this.acquire('imageEncoder', () => this.components.loadImageEncoder());
+    let latent: HostTensor<'float32'>;
+    try {
+      latent = await encoder.encode(HostTensor.float32(image.shape, image.data.map((v) => Math.fround(2 * v - 1))));
+    } finally {
+      await this.done('imageEncoder');
+    }
+    // scaling_factor, and for TrigFlow sampling sigma_data as well (SanaSprintImg2ImgPipeline)
+    const scale = Math.fround(vae.scalingFactor);
+    const sigmaData = this.components.schedulerConfig.kind === 'scm' ? Math.fround(this.components.schedulerConfig.sigmaData) : 1;
+    const one = latent.data.map((v) => Math.fround(Math.fround(v * scale) * sigmaData));
+    const clean = repeatRows(HostTensor.float32([1, ...latentShape.slice(1)], one), latentShape[0]).data;
+    const noise = torchRandn(latentShape, generator).data;
+    sampling.startAtStrength(request.strength!);
+    const x = sampling.noised(clean, noise, sampling.beginIndex);
+    const keep = request.mask ? keptLatentCells(request.mask, size, latentShape) : undefined;
+    return { x, clean, noise, keep };
   }
 
   /** Loads every component now (a server's start-up), so the first request does not pay for it. */
@@ -228,11 +385,13 @@ export class SanaPipeline {
   }
 
   async release(): Promise<void> {
-    const { encoder, denoiser, decoder } = this.resident;
+    const { encoder, denoiser, decoder, imageEncoder, controlnet } = this.resident;
     this.resident = {};
+    await controlnet?.release();
     await encoder?.release();
     await denoiser?.release();
     await decoder?.release();
+    await imageEncoder?.release();
   }
 
   private async encode(request: ResolvedRequest, useGuidance: boolean): Promise<EncodedPrompts> {
@@ -261,28 +420,6 @@ export class SanaPipeline {
       throw new RequestError('guidance > 1 needs negative prompt embeddings and mask');
     }
     return { ...given, warnings: [] };
-  }
-
-  private async denoiseStep(
-    denoiser: Denoiser,
-    scheduler: FlowScheduler,
-    caption: Awaited<ReturnType<Denoiser['prepareCaption']>>,
-    latents: HostTensor<'float32'>,
-    index: number,
-    guidanceScale: number,
-    useGuidance: boolean,
-  ): Promise<{ next: HostTensor<'float32'>; denoised: HostTensor<'float32'> }> {
-    const input = useGuidance ? concatBatch(latents, latents) : latents;
-    const t = Math.fround(scheduler.timesteps[index] * denoiser.timestepScale);
-    const timestep = HostTensor.float32([input.shape[0]], new Float32Array(input.shape[0]).fill(t));
-    const raw = await denoiser.predict(input, timestep, caption);
-    const velocity = useGuidance ? classifierFreeGuidance(raw, guidanceScale) : raw;
-    assertFinite(velocity.data, `the transformer output at step ${index + 1}`);
-    const sigma = scheduler.sigmas[index];
-    const denoised = latents.data.map((x, j) => x - sigma * velocity.data[j]);
-    const next = scheduler.step(velocity.data, latents.data);
-    assertFinite(next, `the latents after step ${index + 1}`);
-    return { next: HostTensor.float32(latents.shape, next), denoised: HostTensor.float32(latents.shape, denoised) };
   }
 
   private async acquire<K extends keyof SanaPipeline['resident']>(

@@ -9,7 +9,7 @@
 // final_sigmas_type "zero", so the last step is first order for every step count (20 included), which turns
 // into x_next = D (the x0 prediction) because sigma_next = 0.
 
-import { FlowScheduler, checkStepArguments, checkStepCount, shiftSigma } from './flow-scheduler.js';
+import { FlowScheduler, checkBeginIndex, checkStepArguments, checkStepCount, shiftSigma } from './flow-scheduler.js';
 import { numpyLinspace } from './numpy-linspace.js';
 
 const f32 = Math.fround;
@@ -83,6 +83,11 @@ export class FlowDpmSolver implements FlowScheduler {
 
   get sigmas(): Float32Array {
     return this.sigmaList;
+  }
+
+  setBeginIndex(index: number): void {
+    checkBeginIndex('FlowDpmSolver', index, this.timestepList.length);
+    this.index = index;
   }
 
   get stepIndex(): number {

@@ -3,7 +3,7 @@
 // and set_timesteps shifts the linspace between them again (float64) before storing float32 sigmas. Timesteps
 // are 1000 * sigma in float32, not truncated. Step: x_next = x + (sigma_next - sigma) * v in float32.
 
-import { FlowScheduler, checkStepArguments, checkStepCount, shiftSigma } from './flow-scheduler.js';
+import { FlowScheduler, checkBeginIndex, checkStepArguments, checkStepCount, shiftSigma } from './flow-scheduler.js';
 import { numpyLinspace } from './numpy-linspace.js';
 
 const f32 = Math.fround;
@@ -51,6 +51,11 @@ export class FlowMatchEuler implements FlowScheduler {
 
   get sigmas(): Float32Array {
     return this.sigmaList;
+  }
+
+  setBeginIndex(index: number): void {
+    checkBeginIndex('FlowMatchEuler', index, this.timestepList.length);
+    this.index = index;
   }
 
   get stepIndex(): number {

@@ -11,6 +11,11 @@ export interface FlowScheduler {
   readonly sigmas: Float32Array;
   /** Index of the step that the next call to step() performs. */
   readonly stepIndex: number;
+  /**
+   * Starts the next step() at step `index` instead of 0 (image-to-image: the schedule cut by strength; diffusers'
+   * set_begin_index). Solver history stays empty, so a multistep solver starts at first order.
+   */
+  setBeginIndex(index: number): void;
   /** Advances the sample by one step given the (guided) flow prediction v at the current step. */
   step(modelOutput: Float32Array, sample: Float32Array): Float32Array;
 }
@@ -44,5 +49,11 @@ export function checkStepArguments(
 export function checkStepCount(who: string, numInferenceSteps: number): void {
   if (!Number.isSafeInteger(numInferenceSteps) || numInferenceSteps < 1) {
     throw new RangeError(`${who}.setTimesteps: numInferenceSteps must be a positive integer, got ${numInferenceSteps}`);
+  }
+}
+
+export function checkBeginIndex(who: string, index: number, numSteps: number): void {
+  if (!Number.isSafeInteger(index) || index < 0 || index >= numSteps) {
+    throw new RangeError(`${who}.setBeginIndex: index must be an integer in 0..${numSteps - 1}, got ${index}`);
   }
 }

@@ -6,6 +6,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { containedFile } from '../io/contained-path.js';
 import { ConfigReader } from '../io/config.js';
 import { parseLenientJson } from '../io/lenient-json.js';
 import { FlowDpmSolver, FLOW_DPM_SOLVER_DEFAULTS } from './flow-dpm-solver.js';
@@ -14,11 +15,13 @@ import { FlowScheduler } from './flow-scheduler.js';
 
 export const SCHEDULER_CONFIG_FILE = 'scheduler_config.json';
 
+/** The flow-matching samplers a request can choose between (SCM is tied to Sprint models, not a choice). */
 export type SamplerKind = 'dpm' | 'euler';
 
-const CLASS_TO_SAMPLER: Readonly<Record<string, SamplerKind>> = {
+const CLASS_TO_SAMPLER: Readonly<Record<string, SamplerKind | 'scm'>> = {
   DPMSolverMultistepScheduler: 'dpm',
   FlowMatchEulerDiscreteScheduler: 'euler',
+  SCMScheduler: 'scm',
 };
 
 interface CommonSchedulerConfig {
@@ -41,7 +44,17 @@ export interface EulerSchedulerConfig extends CommonSchedulerConfig {
   kind: 'euler';
 }
 
-export type SchedulerConfig = DpmSchedulerConfig | EulerSchedulerConfig;
+/** SANA-Sprint's TrigFlow consistency sampler (schedulers/scm.ts); it has no flow shift. */
+export interface ScmSchedulerFileConfig {
+  kind: 'scm';
+  source: string;
+  className: string;
+  numTrainTimesteps: number;
+  sigmaData: number;
+}
+
+export type FlowSchedulerConfig = DpmSchedulerConfig | EulerSchedulerConfig;
+export type SchedulerConfig = FlowSchedulerConfig | ScmSchedulerFileConfig;
 
 export interface SchedulerOverrides {
   sampler?: SamplerKind;
@@ -68,6 +81,10 @@ export function parseSchedulerConfig(text: string, source: string): SchedulerCon
     reader.fail('_class_name', `is ${JSON.stringify(className)}; supported: ${supported}`);
   }
   const numTrainTimesteps = reader.positiveInt('num_train_timesteps', 1000);
+  if (kind === 'scm') {
+    reader.choice('prediction_type', ['trigflow'], 'trigflow');
+    return { kind, source: reader.file, className, numTrainTimesteps, sigmaData: reader.positiveNumber('sigma_data', 0.5) };
+  }
   return kind === 'dpm'
     ? readDpmConfig(reader, className, numTrainTimesteps)
     : readEulerConfig(reader, className, numTrainTimesteps);
@@ -116,16 +133,21 @@ export function readSchedulerConfig(fileOrDir: string): SchedulerConfig {
     file = path.join(fileOrDir, SCHEDULER_CONFIG_FILE);
   }
   let text: string;
+  // inside its folder and a regular file, checked before a byte is read (a link out of a model folder is refused)
+  containedFile(file);
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new SchedulerConfigError(file, `cannot read scheduler config: ${(err as Error).message}`);
+    throw new SchedulerConfigError(file, `cannot read scheduler config: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   return parseSchedulerConfig(text, file);
 }
 
 /** Builds the sampler the config describes, or the one the overrides ask for with the config's shared settings. */
 export function createScheduler(config: SchedulerConfig, overrides: SchedulerOverrides = {}): FlowScheduler {
+  if (config.kind === 'scm') {
+    throw new SchedulerConfigError(config.source, 'SCMScheduler is a TrigFlow sampler for SANA-Sprint models, not a flow-matching one (see schedulers/scm.ts)');
+  }
   const sampler = overrides.sampler ?? config.kind;
   if (sampler !== 'dpm' && sampler !== 'euler') {
     throw new SchedulerConfigError(

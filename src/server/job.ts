@@ -148,6 +148,17 @@ export class Job {
       flowShift: r.flowShift ?? null,
       numImages: r.numImagesPerPrompt,
       maxSequenceLength: r.maxSequenceLength,
+      // the images themselves are not echoed back; whether there were any, and their settings, are
+      image: Boolean(r.image),
+      strength: r.strength ?? null,
+      mask: Boolean(r.mask),
+      controlImage: Boolean(r.controlImage),
+      controlScale: r.controlScale ?? null,
+      pagScale: r.pagScale,
+      pagLayers: [...r.pagLayers],
+      pagAdaptiveScale: r.pagAdaptiveScale,
+      maxTimesteps: r.maxTimesteps ?? null,
+      intermediateTimesteps: r.intermediateTimesteps ?? null,
     };
   }
 

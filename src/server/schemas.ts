@@ -21,6 +21,9 @@ export const DEFAULT_LIMITS: ServerLimits = { maxSize: 2048, maxSteps: 100, maxI
 /** Seeds up to 2^64 - 1: JSON numbers lose precision above 2^53, so a decimal string is accepted too. */
 const seedSchema = Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Type.String({ pattern: '^[0-9]{1,20}$' })]);
 
+/** A PNG file in base64, optionally as a data: URL. */
+const pngSchema = Type.String({ minLength: 8, pattern: '^(data:image/png;base64,)?[A-Za-z0-9+/=\\s]+$' });
+
 export function generateBodySchema(l: ServerLimits) {
   const text = Type.String({ maxLength: l.maxPromptLength });
   const size = Type.Integer({ minimum: 32, maximum: l.maxSize });
@@ -40,6 +43,17 @@ export function generateBodySchema(l: ServerLimits) {
       numImages: Type.Optional(Type.Integer({ minimum: 1, maximum: l.maxImages })),
       maxSequenceLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096 })),
       preview: Type.Optional(Type.Boolean()),
+      // image-to-image, inpainting, ControlNet: PNG files as base64 (or data: URLs)
+      image: Type.Optional(pngSchema),
+      strength: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+      mask: Type.Optional(pngSchema),
+      controlImage: Type.Optional(pngSchema),
+      controlScale: Type.Optional(Type.Number({ minimum: -10, maximum: 10 })),
+      pagScale: Type.Optional(Type.Number({ minimum: 0, maximum: 50 })),
+      pagLayers: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 64 })),
+      pagAdaptiveScale: Type.Optional(Type.Number({ minimum: 0, maximum: 10 })),
+      maxTimesteps: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1.5708 })),
+      intermediateTimesteps: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 1.5708 }), Type.Null()])),
     },
     { additionalProperties: false },
   );

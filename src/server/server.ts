@@ -52,6 +52,8 @@ export interface SanaServer {
 }
 
 export const DEFAULT_PORT = 7860;
+/** Room for a start image, a mask and a control image as base64 PNG files. */
+export const DEFAULT_BODY_LIMIT = 16 * 2 ** 20;
 
 export async function startSanaServer(o: SanaServerOptions = {}): Promise<SanaServer> {
   const host = o.host ?? '127.0.0.1';
@@ -78,7 +80,7 @@ export async function startSanaServer(o: SanaServerOptions = {}): Promise<SanaSe
 
   const app = Fastify({
     logger: o.log ? { level: 'info' } : false,
-    bodyLimit: o.bodyLimit ?? 65_536,
+    bodyLimit: o.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Unknown fields are errors, not silently dropped; types are not coerced.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     return503OnClosing: true,

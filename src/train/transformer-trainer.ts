@@ -87,7 +87,11 @@ export async function trainTransformer(o: TransformerTrainOptions): Promise<Tran
   const { vae: vaeDir, scheduler: schedulerDir, text_encoder: textDir, tokenizer: tokenizerDir } = base.components;
   if (!textDir || !tokenizerDir) throw new Error(`base model ${base.root} has no text encoder and tokenizer`);
   const vae = readDcaeConfig(path.join(vaeDir, 'config.json'));
-  const flowShift = o.flowShift ?? readSchedulerConfig(schedulerDir).flowShift;
+  const schedulerConfig = readSchedulerConfig(schedulerDir);
+  if (schedulerConfig.kind === 'scm') {
+    throw new Error(`base model ${base.root} is a SANA-Sprint pipeline (SCMScheduler): sana train trains flow-matching models only`);
+  }
+  const flowShift = o.flowShift ?? schedulerConfig.flowShift;
   fs.mkdirSync(o.out, { recursive: true });
   const latest = path.join(o.out, LATEST);
 

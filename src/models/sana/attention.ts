@@ -62,6 +62,18 @@ export function linearSelfAttention(w: WeightBinder, config: SanaTransformerConf
   });
 }
 
+/**
+ * PAG's identity attention map on x [B, N, D]: to_out(to_v(x)) with no query, key, ReLU kernel or normalisation
+ * (diffusers' PAG processors, which also skip norm_q / norm_k). ref: SANA.md §7.4
+ */
+export function identitySelfAttention(w: WeightBinder, config: SanaTransformerConfig, prefix: string, x: Tensor): Tensor {
+  const { inner } = sanaDims(config);
+  return w.graph.scope(`${localName(prefix)}_identity`, () => {
+    const v = linearTokens(w, `${prefix}.to_v`, x, inner, inner, config.attentionBias); // [B, N, D]
+    return linearTokens(w, `${prefix}.to_out.0`, v, inner, inner);
+  });
+}
+
 export interface CrossKeyValue {
   /** [B, heads, d, T] */
   readonly key: Tensor;

@@ -3,13 +3,14 @@
 // ref: SANA.md §1.4, §1.7, §1.2 step 6
 
 import { Tensor } from '../../graph/graph.js';
-import { add, mul, silu } from '../../graph/ops/elementwise.js';
+import { add, mul, silu, sub } from '../../graph/ops/elementwise.js';
 import { conv2d } from '../../graph/ops/conv.js';
 import { layerNorm } from '../../graph/ops/norm.js';
 import { linear } from '../../graph/ops/linalg.js';
 import { SymDim, dimOf, mulDims, reshape, split, transpose, unsqueeze } from '../../graph/ops/shape-ops.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
-import { CrossKeyValue, crossAttention, linearSelfAttention, localName } from './attention.js';
+import { withLora } from './layers.js';
+import { CrossKeyValue, crossAttention, identitySelfAttention, linearSelfAttention, localName } from './attention.js';
 import { SanaTransformerConfig, sanaDims } from './config.js';
 
 export interface BlockContext {
@@ -21,6 +22,8 @@ export interface BlockContext {
   /** Token grid size. */
   readonly h: SymDim;
   readonly w: SymDim;
+  /** PAG in this block: [B, 1, 1], 1 for the rows whose self-attention map is the identity. */
+  readonly perturbedRows?: Tensor;
 }
 
 /** table [k, D] + emb reshaped [B, k, D], split into k tensors [B, 1, D]. */
@@ -46,14 +49,16 @@ function mixFfn(w: WeightBinder, config: SanaTransformerConfig, prefix: string, 
     const b = dimOf(x, 0);
     const n = mulDims(h, wd);
     const expandW = w.get(`${prefix}.conv_inverted.weight`, [wide, inner, 1, 1], [wide, inner]);
-    const expanded = silu(linear(x, expandW, w.get(`${prefix}.conv_inverted.bias`, [wide]))); // [B, N, 2Hf]
+    const expandedLinear = linear(x, expandW, w.get(`${prefix}.conv_inverted.bias`, [wide])); // [B, N, 2Hf]
+    const expanded = silu(withLora(w, `${prefix}.conv_inverted`, x, expandedLinear, inner, wide, 'tokens'));
     const grid = transpose(reshape(expanded, [b, h, wd, wide]), [0, 3, 1, 2]); // [B, h, w, 2Hf] -> [B, 2Hf, h, w]
     const depthW = w.get(`${prefix}.conv_depth.weight`, [wide, 1, 3, 3]);
     const depth = conv2d(grid, depthW, w.get(`${prefix}.conv_depth.bias`, [wide]), { padding: 1, groups: wide }); // [B, 2Hf, h, w]
     const tokens = reshape(transpose(depth, [0, 2, 3, 1]), [b, n, wide]); // [B, h, w, 2Hf] -> [B, N, 2Hf]
     const [value, gate] = split(tokens, 2, [ffnHidden, ffnHidden]); // 2 x [B, N, Hf]
     const pointW = w.get(`${prefix}.conv_point.weight`, [inner, ffnHidden, 1, 1], [inner, ffnHidden]);
-    return linear(mul(value, silu(gate)), pointW); // [B, N, D]
+    const gated = mul(value, silu(gate)); // [B, N, Hf]
+    return withLora(w, `${prefix}.conv_point`, gated, linear(gated, pointW), ffnHidden, inner, 'tokens'); // [B, N, D]
   });
 }
 
@@ -67,7 +72,13 @@ export function sanaBlock(w: WeightBinder, config: SanaTransformerConfig, index:
     const eps = config.normEps;
 
     const attnIn = modulatedNorm(x, eps, shiftMsa, scaleMsa);
-    let hidden = add(x, mul(gateMsa, linearSelfAttention(w, config, `${prefix}.attn1`, attnIn)));
+    let attended = linearSelfAttention(w, config, `${prefix}.attn1`, attnIn);
+    if (ctx.perturbedRows) {
+      // rows are either perturbed (1) or not (0): x (1 - m) + y m picks one of the two exactly
+      const identity = identitySelfAttention(w, config, `${prefix}.attn1`, attnIn);
+      attended = add(mul(attended, sub(1, ctx.perturbedRows)), mul(identity, ctx.perturbedRows));
+    }
+    let hidden = add(x, mul(gateMsa, attended));
 
     hidden = add(hidden, crossAttention(w, config, `${prefix}.attn2`, hidden, ctx.crossKv, ctx.maskBias));
 

@@ -7,6 +7,7 @@
 import { Graph, Tensor } from '../../graph/graph.js';
 import { add, mul, sub } from '../../graph/ops/elementwise.js';
 import { cast, dimOf, mulDims, reshape, transpose, unsqueeze } from '../../graph/ops/shape-ops.js';
+import { LoraSet } from '../../nn/lora.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { WeightStore } from '../../io/weights.js';
 import { CrossKeyValue, crossKeyValue } from './attention.js';
@@ -22,7 +23,17 @@ export const crossValueName = (i: number): string => `transformer_blocks.${i}.at
 /** Optional denoise-graph input: the 2-D sin-cos table [N, D] for the run's grid (models with interpolation_scale). */
 export const POSITION_TABLE = 'pos_embed';
 
+/** Names of the optional denoise-graph inputs for PAG and ControlNet. */
+export const PAG_ROWS = 'pag_perturbed_rows';
+export const blockResidualName = (k: number): string => `controlnet_block_samples.${k}`;
+
 export interface SanaGraphOptions {
+  /** LoRA adapters on the linear layers (in the graph, or fused into the weights). */
+  lora?: LoraSet;
+  /** Blocks whose self-attention PAG perturbs (adds the [B] input pag_perturbed_rows). */
+  pagLayers?: readonly number[];
+  /** ControlNet residual inputs controlnet_block_samples.0 .. n-1, [B, N, D] each. */
+  blockResiduals?: number;
   /** Also output the reference's module outputs (patch_embed, time_embed.out0/out1, caption_projection,
    *  caption_norm, transformer_blocks.i, norm_out, proj_out) for parity tests. */
   debugOutputs?: boolean;
@@ -59,7 +70,7 @@ export function captionSide(w: WeightBinder, config: SanaTransformerConfig, capt
 /** encoder_hidden_states [B, T, Cc] + encoder_attention_mask [B, T] int64 -> mask bias and per-block K, V. */
 export function buildCaptionGraph(config: SanaTransformerConfig, store: WeightStore, options: SanaGraphOptions = {}): BuiltGraph {
   const g = new Graph('sana_transformer_caption');
-  const w = new WeightBinder(g, store);
+  const w = new WeightBinder(g, store, { lora: options.lora });
   const caption = g.input('encoder_hidden_states', 'float32', ['B', 'T', config.captionChannels]);
   const mask = g.input('encoder_attention_mask', 'int64', ['B', 'T']);
   const side = captionSide(w, config, caption, mask);
@@ -86,6 +97,10 @@ export interface DenoiseInputs {
   readonly positions?: Tensor;
   readonly maskBias: Tensor;
   readonly crossKv: readonly CrossKeyValue[];
+  /** PAG: the blocks whose self-attention is perturbed, and [B] 1 for the perturbed rows. */
+  readonly perturbed?: { readonly layers: ReadonlySet<number>; readonly rows: Tensor };
+  /** ControlNet: residual k [B, N, D] added after block k + 1. */
+  readonly blockResiduals?: readonly Tensor[];
 }
 
 /** The transformer from the latent to the velocity `sample` [B, C, H, W]; `debug` receives module outputs. */
@@ -104,9 +119,20 @@ export function denoiseSide(
   debug(time.modulation, 'time_embed.out0');
   debug(time.embedded, 'time_embed.out1');
 
+  const perturbedRows = inputs.perturbed ? unsqueeze(inputs.perturbed.rows, [1, 2]) : undefined; // [B, 1, 1]
   for (let i = 0; i < config.numLayers; i++) {
-    const ctx = { modulation: time.modulation, crossKv: inputs.crossKv[i], maskBias: inputs.maskBias, h: patches.h, w: patches.w };
+    const ctx = {
+      modulation: time.modulation,
+      crossKv: inputs.crossKv[i],
+      maskBias: inputs.maskBias,
+      h: patches.h,
+      w: patches.w,
+      perturbedRows: inputs.perturbed?.layers.has(i) ? perturbedRows : undefined,
+    };
     x = sanaBlock(w, config, i, x, ctx);
+    // diffusers adds controlnet_block_samples[i - 1] after block i, for 1 <= i <= the number of samples
+    const residual = i >= 1 ? inputs.blockResiduals?.[i - 1] : undefined;
+    if (residual) x = add(x, residual);
     debug(x, `transformer_blocks.${i}`);
   }
   const normed = finalNorm(w, config, x, time.embedded);
@@ -133,7 +159,7 @@ export function denoiseSide(
 export function buildDenoiseGraph(config: SanaTransformerConfig, store: WeightStore, options: SanaGraphOptions = {}): BuiltGraph {
   const { inner } = sanaDims(config);
   const g = new Graph('sana_transformer_denoise');
-  const w = new WeightBinder(g, store);
+  const w = new WeightBinder(g, store, { lora: options.lora });
   const latent = g.input('hidden_states', 'float32', ['B', config.inChannels, 'H', 'W']);
   const timestep = g.input('timestep', 'float32', ['B']);
   const guidance = config.guidanceEmbeds ? g.input('guidance', 'float32', ['B']) : undefined;
@@ -151,7 +177,11 @@ export function buildDenoiseGraph(config: SanaTransformerConfig, store: WeightSt
     if (name === 'proj_out.channels_first') g.output(transpose(t, [0, 2, 1]), 'proj_out');
     else g.output(t, name);
   };
-  const sample = denoiseSide(w, config, { latent, timestep, guidance, positions, maskBias, crossKv }, debug);
+  const perturbed = options.pagLayers?.length
+    ? { layers: new Set(options.pagLayers), rows: g.input(PAG_ROWS, 'float32', ['B']) }
+    : undefined;
+  const blockResiduals = Array.from({ length: options.blockResiduals ?? 0 }, (_, k) => g.input(blockResidualName(k), 'float32', ['B', 'N', inner]));
+  const sample = denoiseSide(w, config, { latent, timestep, guidance, positions, maskBias, crossKv, perturbed, blockResiduals }, debug);
   g.output(sample, 'sample');
   return { graph: g, binder: w };
 }

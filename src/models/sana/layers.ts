@@ -5,13 +5,20 @@
 import { Tensor } from '../../graph/graph.js';
 import { add } from '../../graph/ops/elementwise.js';
 import { fusedMatmul, linear } from '../../graph/ops/linalg.js';
+import { LoraLayout } from '../../nn/lora.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 
 /** y = x W^T + b on the last axis: [..., in] -> [..., out]. Weight `${prefix}.weight` [out, in]. */
 export function linearTokens(w: WeightBinder, prefix: string, x: Tensor, inF: number, outF: number, bias = true): Tensor {
   const weight = w.get(`${prefix}.weight`, [outF, inF]);
   const b = bias ? w.get(`${prefix}.bias`, [outF]) : null;
-  return linear(x, weight, b);
+  return withLora(w, prefix, x, linear(x, weight, b), inF, outF, 'tokens');
+}
+
+/** y plus the layer's LoRA adapters' contribution, when it has any. */
+export function withLora(w: WeightBinder, prefix: string, x: Tensor, y: Tensor, inF: number, outF: number, layout: LoraLayout): Tensor {
+  const delta = w.loraDelta(prefix, x, inF, outF, layout);
+  return delta ? add(y, delta) : y;
 }
 
 /**
@@ -29,7 +36,7 @@ export function linearToChannels(
 ): Tensor {
   const weight = w.get(`${prefix}.weight`, fileShape, [outF, inF]);
   const y = fusedMatmul(weight, x, { transB: true }); // [B, out, N]
-  return bias ? add(y, w.get(`${prefix}.bias`, [outF], [outF, 1])) : y;
+  return withLora(w, prefix, x, bias ? add(y, w.get(`${prefix}.bias`, [outF], [outF, 1])) : y, inF, outF, 'to-channels');
 }
 
 /** Channels-first in, token-major out: [B, in, N] -> [B, N, out] = x^T W^T (+ b). */
@@ -44,5 +51,5 @@ export function linearFromChannels(
 ): Tensor {
   const weight = w.get(`${prefix}.weight`, fileShape, [outF, inF]);
   const y = fusedMatmul(x, weight, { transA: true, transB: true }); // [B, N, out]
-  return bias ? add(y, w.get(`${prefix}.bias`, [outF])) : y;
+  return withLora(w, prefix, x, bias ? add(y, w.get(`${prefix}.bias`, [outF])) : y, inF, outF, 'from-channels');
 }

@@ -4,6 +4,7 @@
 
 import { HostTensor } from '../../io/host-tensor.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
+import { LoraSet } from '../../nn/lora.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { Backend, ModelSession } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
@@ -11,13 +12,15 @@ import { defaultBackend } from '../../runtime/node-backend.js';
 import { LoadOptions } from '../component.js';
 import { SanaTransformerConfig, readSanaTransformerConfig, sanaDims } from './config.js';
 import { sincosPositionTable } from './embeddings.js';
-import { CROSS_BIAS, POSITION_TABLE, buildCaptionGraph, buildDenoiseGraph, crossKeyName, crossValueName } from './graphs.js';
+import { CROSS_BIAS, PAG_ROWS, POSITION_TABLE, blockResidualName, buildCaptionGraph, buildDenoiseGraph, crossKeyName, crossValueName } from './graphs.js';
 
 export interface SanaTransformerOptions extends LoadOptions {
   /** Output every reference module's result too (parity tests); see SanaGraphOptions. */
   debugOutputs?: boolean;
   /** ONNX Runtime flavour; default onnxruntime-node. */
   backend?: Backend;
+  /** LoRA adapters for the linear layers. */
+  lora?: LoraSet;
 }
 
 /** The cached caption side of one batch: feed it to every denoise step of that batch. */
@@ -30,8 +33,18 @@ export interface CaptionHandle {
   readonly debug: Readonly<Record<string, HostTensor>>;
 }
 
+/** PAG rows and ControlNet residuals for one denoise call. */
+export interface DenoiseVariantInputs {
+  /** Blocks whose self-attention is the identity map for the rows marked true. */
+  perturbed?: { layers: readonly number[]; rows: readonly boolean[] };
+  /** residual k [B, N, D] is added after block k + 1. */
+  blockResiduals?: readonly HostTensor[];
+}
+
 export class SanaTransformer {
   private readonly positionTables = new Map<string, HostTensor>();
+  /** Denoise graphs with PAG layers or ControlNet inputs, compiled when first asked for. */
+  private readonly variants = new Map<string, Promise<ModelSession>>();
 
   private constructor(
     readonly config: SanaTransformerConfig,
@@ -39,20 +52,23 @@ export class SanaTransformer {
     readonly weightsPath: string,
     private readonly captionSession: ModelSession,
     private readonly denoiseSession: ModelSession,
+    private readonly store: WeightStore,
+    private readonly options: SanaTransformerOptions,
   ) {}
 
   static async load(dir: string, options: SanaTransformerOptions = {}): Promise<SanaTransformer> {
     const config = readSanaTransformerConfig(dir);
     const weightsPath = findWeights(dir, ['diffusion_pytorch_model'], options.variant);
     const store = WeightStore.open(weightsPath);
-    const graphOptions = { debugOutputs: options.debugOutputs };
+    const graphOptions = { debugOutputs: options.debugOutputs, lora: options.lora };
     const caption = buildCaptionGraph(config, store, graphOptions);
     const denoise = buildDenoiseGraph(config, store, graphOptions);
     WeightBinder.finishAll(`SanaTransformer2DModel (${dir})`, [caption.binder, denoise.binder]);
+    options.lora?.checkAllUsed(`SanaTransformer2DModel (${dir})`);
     const backend = options.backend ?? defaultBackend;
     const captionSession = await backend.createSession(compileGraph(caption.graph), options);
     const denoiseSession = await backend.createSession(compileGraph(denoise.graph), options);
-    return new SanaTransformer(config, weightsPath, captionSession, denoiseSession);
+    return new SanaTransformer(config, weightsPath, captionSession, denoiseSession, store, options);
   }
 
   /**
@@ -90,8 +106,14 @@ export class SanaTransformer {
   }
 
   /** One denoise step: the velocity `sample` [B, C, H, W] for latents [B, C, H, W] at timestep [B]. */
-  async denoise(latents: HostTensor, timestep: HostTensor, caption: CaptionHandle, guidance?: HostTensor): Promise<HostTensor> {
-    return (await this.denoiseAll(latents, timestep, caption, guidance)).sample;
+  async denoise(
+    latents: HostTensor,
+    timestep: HostTensor,
+    caption: CaptionHandle,
+    guidance?: HostTensor,
+    variant: DenoiseVariantInputs = {},
+  ): Promise<HostTensor> {
+    return (await this.denoiseAll(latents, timestep, caption, guidance, variant)).sample;
   }
 
   /** As denoise, returning every graph output (with debugOutputs: the reference's module outputs). */
@@ -100,6 +122,7 @@ export class SanaTransformer {
     timestep: HostTensor,
     caption: CaptionHandle,
     guidance?: HostTensor,
+    variant: DenoiseVariantInputs = {},
   ): Promise<Record<string, HostTensor>> {
     const c = this.config;
     const s = latents.shape;
@@ -118,7 +141,8 @@ export class SanaTransformer {
       throw new Error('guidance was given but this model has guidance_embeds: false');
     }
     if (c.interpolationScale !== undefined) feeds[POSITION_TABLE] = this.positionTable(s[2] / p, s[3] / p);
-    const out = await this.denoiseSession.run(feeds);
+    const session = await this.variantSession(variant, feeds, s[0]);
+    const out = await session.run(feeds);
     return { ...caption.debug, ...out };
   }
 
@@ -142,6 +166,35 @@ export class SanaTransformer {
   async release(): Promise<void> {
     await this.captionSession.release();
     await this.denoiseSession.release();
+    for (const v of this.variants.values()) await (await v).release();
+    this.variants.clear();
+  }
+
+  /** The plain denoise session, or the one with PAG layers / ControlNet inputs (feeds filled in). */
+  private async variantSession(v: DenoiseVariantInputs, feeds: Record<string, HostTensor>, batch: number): Promise<ModelSession> {
+    const layers = v.perturbed?.layers ?? [];
+    const residuals = v.blockResiduals?.length ?? 0;
+    if (!layers.length && !residuals) return this.denoiseSession;
+    for (const k of layers) {
+      if (!Number.isSafeInteger(k) || k < 0 || k >= this.config.numLayers) throw new Error(`PAG layer ${k} is not a block of this ${this.config.numLayers}-block transformer`);
+    }
+    if (layers.length) {
+      const rows = v.perturbed!.rows;
+      if (rows.length !== batch) throw new Error(`PAG marks ${rows.length} rows for a batch of ${batch}`);
+      feeds[PAG_ROWS] = HostTensor.float32([batch], Float32Array.from(rows, (r) => (r ? 1 : 0)));
+    }
+    v.blockResiduals?.forEach((r, k) => {
+      feeds[blockResidualName(k)] = r;
+    });
+    const key = `${layers.join(',')}|${residuals}`;
+    let session = this.variants.get(key);
+    if (!session) {
+      const denoise = buildDenoiseGraph(this.config, this.store, { debugOutputs: this.options.debugOutputs, lora: this.options.lora, pagLayers: layers, blockResiduals: residuals });
+      // the same weight names as the plain graph, whose load already checked the checkpoint strictly
+      session = (this.options.backend ?? defaultBackend).createSession(compileGraph(denoise.graph), this.options);
+      this.variants.set(key, session);
+    }
+    return session;
   }
 
   private positionTable(h: number, w: number): HostTensor {

@@ -4,8 +4,11 @@
 import type { FastifyInstance } from 'fastify';
 import { ServerContext, createJob, findJob, findModel, parseSeed, submitJob } from '../context.js';
 import { notFound } from '../errors.js';
+import { imageTensorFromPng, maskTensorFromPng } from '../../pipeline/image-input.js';
 import { GenerateBody, ImageParams, JobParams, generateBodySchema, imageParamsSchema, jobParamsSchema } from '../schemas.js';
 import { followJobEvents } from './job-events.js';
+
+const pngBytes = (b64: string) => Buffer.from(b64.replace(/^data:image\/png;base64,/, ''), 'base64');
 
 export function registerNativeRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -44,6 +47,16 @@ export function registerNativeRoutes(app: FastifyInstance, ctx: ServerContext): 
         flowShift: b.flowShift,
         numImagesPerPrompt: b.numImages,
         maxSequenceLength: b.maxSequenceLength,
+        image: b.image === undefined ? undefined : imageTensorFromPng(pngBytes(b.image), 'body/image'),
+        strength: b.strength,
+        mask: b.mask === undefined ? undefined : maskTensorFromPng(pngBytes(b.mask), 'body/mask'),
+        controlImage: b.controlImage === undefined ? undefined : imageTensorFromPng(pngBytes(b.controlImage), 'body/controlImage'),
+        controlScale: b.controlScale,
+        pagScale: b.pagScale,
+        pagLayers: b.pagLayers,
+        pagAdaptiveScale: b.pagAdaptiveScale,
+        maxTimesteps: b.maxTimesteps,
+        intermediateTimesteps: b.intermediateTimesteps,
       },
       { count: 'numImages', preview: b.preview ?? true },
     );
