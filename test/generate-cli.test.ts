@@ -190,3 +190,13 @@ test('--vae-tile-size decodes in tiles and shows tile progress', () => {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differ++;
   assert.ok(differ > 0, 'the tiled decode ran (the random-weight tiny VAE has strong tile-edge effects)');
 });
+
+test('an output that is not a regular file (a device) is refused before generating, and left alone', () => {
+  const t0 = Date.now();
+  const r = sana('generate', prompt, '--model', model, '-o', '/dev/full', '--quiet');
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--output: cannot write \/dev\/full: it is a character device, not a regular file; refusing to replace it/);
+  assert.doesNotMatch(r.stderr, /denois|\n\s+at /);
+  assert.ok(fs.statSync('/dev/full').isCharacterDevice());
+  assert.ok(Date.now() - t0 < 20_000);
+});

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { HostTensor } from '../io/host-tensor.js';
 import { writePng } from '../io/png.js';
+import { checkWritableTarget } from '../io/atomic-write.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { loadSanaPipeline } from '../pipeline/components.js';
 import { toRgbImages } from '../pipeline/postprocess.js';
@@ -79,6 +80,12 @@ function checkWritable(file: string): void {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch {
     throw new UsageError(`--output: cannot write into ${dir} (missing or not writable)`);
+  }
+  // a device, FIFO or socket is refused before any work, not after the images are made
+  try {
+    checkWritableTarget(file);
+  } catch (e) {
+    throw new UsageError(`--output: ${(e as Error).message}`);
   }
 }
 
