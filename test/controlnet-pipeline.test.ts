@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import { HostTensor } from '../src/io/host-tensor.js';
 import { decodePng } from '../src/io/png.js';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
-import { PipelineResult } from '../src/pipeline/sana-pipeline.js';
 import { assertClose } from './helpers/compare.js';
+import { assertMatchesFixture } from './helpers/pipeline-parity.js';
 import { fixturePath, fixtureTensor, loadManifest } from './helpers/fixtures.js';
 
 const FIXTURE = 'sana_controlnet_pipeline_tiny';
@@ -25,7 +25,6 @@ function controlImage(): HostTensor<'float32'> {
 test('sana_controlnet_pipeline_tiny: residuals after block 1, per-step latents and image', async () => {
   const m = loadManifest(FIXTURE);
   const call = m.call as Record<string, any>;
-  const tol = m.tolerance as Record<string, { atol: number; rtol?: number; rel_l2?: number }>;
   const control = controlImage();
   assertClose(control, fixtureTensor(FIXTURE, 'inputs', 'control_image'), { atol: 0 }, 'control.png / 255');
   const { pipeline } = await loadSanaPipeline(fixturePath(FIXTURE, 'model'), { threads: 2 });
@@ -42,23 +41,7 @@ test('sana_controlnet_pipeline_tiny: residuals after block 1, per-step latents a
     controlScale: call.controlnet_conditioning_scale,
     latents: fixtureTensor(FIXTURE, 'inputs', 'latents') as HostTensor<'float32'>,
   };
-  const expected = fixtureTensor(FIXTURE, 'outputs', 'latents_after_step');
-  const per = expected.size / expected.shape[0];
-  const run = pipeline.generate(request);
-  let result: PipelineResult;
-  let step = 0;
-  for (;;) {
-    const r = await run.next();
-    if (r.done) {
-      result = r.value;
-      break;
-    }
-    if (r.value.type !== 'step') continue;
-    assertClose(r.value.latents.data, (expected.data as Float32Array).subarray(step * per, (step + 1) * per), tol.latents_after_step, `latents after step ${step + 1}`);
-    step++;
-  }
-  assert.equal(step, call.num_inference_steps);
-  assertClose(result.images, fixtureTensor(FIXTURE, 'outputs', 'image'), tol.image, 'image');
+  const result = await assertMatchesFixture(FIXTURE, pipeline, request);
 
   // The control really steers: scale 0 gives another image; a ControlNet pipeline without a control image is refused.
   const unscaled = await pipeline.run({ ...request, controlScale: 0 });

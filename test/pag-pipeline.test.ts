@@ -6,8 +6,7 @@ import { test } from 'node:test';
 import { HostTensor } from '../src/io/host-tensor.js';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
 import { resolvePagLayers } from '../src/pipeline/guidance.js';
-import { PipelineResult } from '../src/pipeline/sana-pipeline.js';
-import { assertClose } from './helpers/compare.js';
+import { assertMatchesFixture } from './helpers/pipeline-parity.js';
 import { fixturePath, fixtureTensor, loadManifest } from './helpers/fixtures.js';
 
 const FIXTURE = 'sana_pag_pipeline_tiny';
@@ -15,10 +14,9 @@ const FIXTURE = 'sana_pag_pipeline_tiny';
 test('sana_pag_pipeline_tiny: [negative, positive, perturbed] batch, identity attention in block 1, per-step latents and image', async () => {
   const m = loadManifest(FIXTURE);
   const call = m.call as Record<string, any>;
-  const tol = m.tolerance as Record<string, { atol: number; rtol?: number; rel_l2?: number }>;
   assert.deepEqual(resolvePagLayers(call.pag_applied_layers, 2).map((k) => `transformer_blocks.${k}.attn1`), m.pag_layers_resolved);
   const { pipeline } = await loadSanaPipeline(fixturePath(FIXTURE, 'model'), { threads: 2 });
-  const run = pipeline.generate({
+  const result = await assertMatchesFixture(FIXTURE, pipeline, {
     prompts: [call.prompt],
     negativePrompt: call.negative_prompt,
     steps: call.num_inference_steps,
@@ -31,22 +29,6 @@ test('sana_pag_pipeline_tiny: [negative, positive, perturbed] batch, identity at
     pagLayers: call.pag_applied_layers,
     latents: fixtureTensor(FIXTURE, 'inputs', 'latents') as HostTensor<'float32'>,
   });
-  const expected = fixtureTensor(FIXTURE, 'outputs', 'latents_after_step');
-  const per = expected.size / expected.shape[0];
-  let result: PipelineResult;
-  let step = 0;
-  for (;;) {
-    const r = await run.next();
-    if (r.done) {
-      result = r.value;
-      break;
-    }
-    if (r.value.type !== 'step') continue;
-    assertClose(r.value.latents.data, (expected.data as Float32Array).subarray(step * per, (step + 1) * per), tol.latents_after_step, `latents after step ${step + 1}`);
-    step++;
-  }
-  assert.equal(step, 4);
-  assertClose(result.images, fixtureTensor(FIXTURE, 'outputs', 'image'), tol.image, 'image');
 
   // Without PAG the same call gives another image: the perturbation is really applied.
   const plain = await pipeline.run({ ...result.request, prompts: [call.prompt], pagScale: 0, latents: fixtureTensor(FIXTURE, 'inputs', 'latents') as HostTensor<'float32'> });

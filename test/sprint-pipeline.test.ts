@@ -5,41 +5,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HostTensor } from '../src/io/host-tensor.js';
-import { loadSanaPipeline } from '../src/pipeline/components.js';
-import { GenerateRequest } from '../src/pipeline/request.js';
-import { PipelineResult } from '../src/pipeline/sana-pipeline.js';
 import { ScmScheduler, torchLinspaceF32 } from '../src/schedulers/scm.js';
 import { assertClose } from './helpers/compare.js';
-import { fixturePath, fixtureTensor, loadManifest } from './helpers/fixtures.js';
-
-type Tol = Record<string, { atol: number; rtol?: number; rel_l2?: number }>;
-
-async function runAndCompare(fixture: string, request: GenerateRequest): Promise<PipelineResult> {
-  const manifest = loadManifest(fixture);
-  const tol = manifest.tolerance as Tol;
-  const expected = fixtureTensor(fixture, 'outputs', 'latents_after_step');
-  const { pipeline } = await loadSanaPipeline(fixturePath(fixture, 'model'), { threads: 2 });
-  const it = pipeline.generate(request);
-  const steps: Float32Array[] = [];
-  let result: PipelineResult;
-  for (;;) {
-    const r = await it.next();
-    if (r.done) {
-      result = r.value;
-      break;
-    }
-    if (r.value.type === 'step') steps.push(r.value.latents.data);
-  }
-  assert.equal(steps.length, expected.shape[0], 'one event per denoising step');
-  const per = expected.size / expected.shape[0];
-  steps.forEach((s, i) => assertClose(s, (expected.data as Float32Array).subarray(i * per, (i + 1) * per), tol.latents_after_step, `latents after step ${i + 1}`));
-  assertClose(result.images, fixtureTensor(fixture, 'outputs', 'image'), tol.image, 'image');
-  return result;
-}
+import { runFixture } from './helpers/pipeline-parity.js';
+import { fixtureTensor, loadManifest } from './helpers/fixtures.js';
 
 test('sana_sprint_pipeline_tiny: 2 TrigFlow steps (1.5708, 1.3), embedded guidance 4.5, seed 42 draws the step noise', async () => {
   const call = loadManifest('sana_sprint_pipeline_tiny').call as Record<string, any>;
-  const result = await runAndCompare('sana_sprint_pipeline_tiny', {
+  const result = await runFixture('sana_sprint_pipeline_tiny', {
     prompts: [call.prompt],
     steps: call.num_inference_steps,
     maxTimesteps: call.max_timesteps,
@@ -60,7 +33,7 @@ test('sana_sprint_img2img_tiny: strength 0.6 of 3 linspace steps, the image enco
   const m = loadManifest('sana_sprint_img2img_tiny');
   const call = m.call as Record<string, any>;
   const image = fixtureTensor('sana_sprint_img2img_tiny', 'inputs', 'image') as HostTensor<'float32'>;
-  await runAndCompare('sana_sprint_img2img_tiny', {
+  await runFixture('sana_sprint_img2img_tiny', {
     prompts: [call.prompt],
     steps: call.num_inference_steps,
     maxTimesteps: call.max_timesteps,

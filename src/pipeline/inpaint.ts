@@ -5,11 +5,11 @@
 // image's own, so the unmasked region is preserved bit for bit.
 
 import { HostTensor } from '../io/host-tensor.js';
-import { resizeAndCrop } from './resolution.js';
+import { atSize } from './resolution.js';
 
 /** 1 where a latent cell is kept, 0 where it is repainted, repeated over channels and images: [N, C, h, w]. */
 export function keptLatentCells(mask: HostTensor<'float32'>, size: { height: number; width: number }, latentShape: number[]): Float32Array {
-  const m = mask.shape[2] === size.height && mask.shape[3] === size.width ? mask : resizeAndCrop(mask, size.height, size.width);
+  const m = atSize(mask, size.height, size.width);
   const [n, c, h, w] = latentShape;
   const cell = size.height / h;
   const plane = new Float32Array(h * w);
@@ -41,8 +41,8 @@ export function blend(x: Float32Array, known: Float32Array, keep: Float32Array):
 /** images [N, 3, H, W] in [0, 1] with every pixel whose mask is <= 0.5 taken from the start image. */
 export function pasteKeptPixels(images: HostTensor<'float32'>, image: HostTensor<'float32'>, mask: HostTensor<'float32'>): HostTensor<'float32'> {
   const [n, c, h, w] = images.shape;
-  const src = image.shape[2] === h && image.shape[3] === w ? image : resizeAndCrop(image, h, w);
-  const m = mask.shape[2] === h && mask.shape[3] === w ? mask : resizeAndCrop(mask, h, w);
+  const src = atSize(image, h, w);
+  const m = atSize(mask, h, w);
   const out = images.data.slice();
   const plane = h * w;
   for (let b = 0; b < n; b++) {

@@ -65,6 +65,11 @@ export function binResolution(sampleSize: number, height: number, width: number)
   return { height: h, width: w };
 }
 
+/** An image tensor [B, C, H, W] at height x width: itself when it already is, else resized and center-cropped. */
+export function atSize(images: HostTensor<'float32'>, height: number, width: number): HostTensor<'float32'> {
+  return images.shape[2] === height && images.shape[3] === width ? images : resizeAndCrop(images, height, width);
+}
+
 /**
  * Resize [B, C, H, W] (float) with bilinear interpolation (align_corners False, no antialias: torch's
  * F.interpolate) so it covers (height, width), then center-crop, as diffusers' resize_and_crop_tensor.

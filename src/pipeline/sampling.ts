@@ -41,21 +41,31 @@ export interface Sampling {
   final(x: Float32Array, lastDenoised: Float32Array): Float32Array;
 }
 
-function cutByStrength(steps: number, strength: number): number {
-  if (!(strength > 0 && strength <= 1)) throw new RangeError(`strength must be in (0, 1], got ${strength}`);
-  const init = Math.min(steps * strength, steps);
-  return Math.trunc(Math.max(steps - init, 0));
+/** The start of a schedule, shared by both families: the whole schedule, or the part left after a strength cut. */
+abstract class CutSchedule {
+  beginIndex = 0;
+  abstract get total(): number;
+  protected abstract readonly scheduler: { setBeginIndex(index: number): void };
+
+  startAtStrength(strength: number): number {
+    if (!(strength > 0 && strength <= 1)) throw new RangeError(`strength must be in (0, 1], got ${strength}`);
+    const init = Math.min(this.total * strength, this.total);
+    this.beginIndex = Math.trunc(Math.max(this.total - init, 0));
+    if (this.beginIndex >= this.total) throw new RangeError(`strength ${strength} leaves no denoising step`);
+    this.scheduler.setBeginIndex(this.beginIndex);
+    return this.total - this.beginIndex;
+  }
 }
 
 /** Flow matching: x_t = (1 - sigma) x0 + sigma noise, the transformer predicts v = noise - x0. */
-export class FlowSampling implements Sampling {
+export class FlowSampling extends CutSchedule implements Sampling {
   readonly kind: 'dpm' | 'euler';
-  beginIndex = 0;
 
   constructor(
-    private readonly scheduler: FlowScheduler,
+    protected readonly scheduler: FlowScheduler,
     private readonly timestepScale: number,
   ) {
+    super();
     this.kind = scheduler.kind;
   }
 
@@ -76,13 +86,6 @@ export class FlowSampling implements Sampling {
     const sigma = this.scheduler.sigmas[index];
     const keep = f32(1 - sigma);
     return clean.map((x, k) => f32(f32(sigma * noise[k]) + f32(keep * x)));
-  }
-
-  startAtStrength(strength: number): number {
-    this.beginIndex = cutByStrength(this.total, strength);
-    if (this.beginIndex >= this.total) throw new RangeError(`strength ${strength} leaves no denoising step`);
-    this.scheduler.setBeginIndex(this.beginIndex);
-    return this.total - this.beginIndex;
   }
 
   modelInput(x: HostTensor<'float32'>, i: number): ModelInput {
@@ -106,17 +109,17 @@ export class FlowSampling implements Sampling {
  * v = ((1 - 2s) x_in + (1 - 2s + 2s^2) F) / sqrt(s^2 + (1 - s)^2) sigma_data. Each step draws fresh noise from
  * the call's generator.
  */
-export class ScmSampling implements Sampling {
+export class ScmSampling extends CutSchedule implements Sampling {
   readonly kind = 'scm' as const;
-  beginIndex = 0;
   private lastInput: { x: Float32Array; s: number; norm: number } | undefined;
 
   constructor(
-    private readonly scheduler: ScmScheduler,
+    protected readonly scheduler: ScmScheduler,
     steps: number,
     times: ScmTimestepOptions,
     private readonly generator: TorchGenerator,
   ) {
+    super();
     scheduler.setTimesteps(steps, times);
   }
 
@@ -142,13 +145,6 @@ export class ScmSampling implements Sampling {
     const c = f32(Math.cos(tau));
     const s = f32(Math.sin(tau));
     return clean.map((x, k) => f32(f32(c * x) + f32(s * f32(noise[k] * this.sigmaData))));
-  }
-
-  startAtStrength(strength: number): number {
-    this.beginIndex = cutByStrength(this.total, strength);
-    if (this.beginIndex >= this.total) throw new RangeError(`strength ${strength} leaves no denoising step`);
-    this.scheduler.setBeginIndex(this.beginIndex);
-    return this.total - this.beginIndex;
   }
 
   modelInput(x: HostTensor<'float32'>, i: number): ModelInput {

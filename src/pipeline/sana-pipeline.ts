@@ -12,7 +12,7 @@ import { Guidance, cfgGuidance, embeddedGuidance, noGuidance, pagGuidance, resol
 import { blend, keptLatentCells, pasteKeptPixels } from './inpaint.js';
 import { ControlNet, Denoiser, EncodedPrompts, ImageEncoder, LatentDecoder, PromptEncoder } from './ports.js';
 import { GenerateRequest, RequestError, ResolvedRequest, resolveRequest } from './request.js';
-import { binResolution, resizeAndCrop } from './resolution.js';
+import { atSize, binResolution, resizeAndCrop } from './resolution.js';
 import { denormalize } from './postprocess.js';
 import { reportWhileRunning } from './progress-events.js';
 import { FlowSampling, Sampling, ScmSampling } from './sampling.js';
@@ -266,7 +266,7 @@ export class SanaPipeline {
     }
     const scheduler = createScheduler(config, { sampler: request.sampler, flowShift: request.flowShift });
     scheduler.setTimesteps(request.steps);
-    return new FlowSampling(scheduler, this.denoiserTimestepScale());
+    return new FlowSampling(scheduler, this.components.transformer.timestepScale);
   }
 
   /** The guidance strategy: Sprint's embedded guidance, PAG, classifier-free guidance (g > 1), or none. */
@@ -296,22 +296,22 @@ export class SanaPipeline {
       return undefined;
     }
     if (!request.controlImage) throw new RequestError('this is a ControlNet pipeline: give a control image');
-    let image = request.controlImage;
-    if (image.shape[2] !== size.height || image.shape[3] !== size.width) image = resizeAndCrop(image, size.height, size.width);
+    const one = HostTensor.float32([1, ...latentShape.slice(1)], await this.encodeImage(request.controlImage, size));
+    return guidance.inputBatch(repeatRows(one, latentShape[0]));
+  }
+
+  /** An image [1, 3, H, W] in [0, 1] at the generated size, encoded by the VAE: latents x scaling_factor. */
+  private async encodeImage(image: HostTensor<'float32'>, size: { height: number; width: number }): Promise<Float32Array> {
+    const sized = atSize(image, size.height, size.width);
     const encoder = await this.acquire('imageEncoder', () => this.components.loadImageEncoder());
     let latent: HostTensor<'float32'>;
     try {
-      latent = await encoder.encode(HostTensor.float32(image.shape, image.data.map((v) => Math.fround(2 * v - 1))));
+      latent = await encoder.encode(HostTensor.float32(sized.shape, sized.data.map((v) => Math.fround(2 * v - 1))));
     } finally {
       await this.done('imageEncoder');
     }
     const scale = Math.fround(this.components.vae.scalingFactor);
-    const one = HostTensor.float32([1, ...latentShape.slice(1)], latent.data.map((v) => Math.fround(v * scale)));
-    return guidance.inputBatch(repeatRows(one, latentShape[0]));
-  }
-
-  private denoiserTimestepScale(): number {
-    return this.components.transformer.timestepScale;
+    return latent.data.map((v) => Math.fround(v * scale));
   }
 
   /**
@@ -326,20 +326,9 @@ export class SanaPipeline {
     sampling: Sampling,
     generator: TorchGenerator,
   ): Promise<{ x: Float32Array; clean: Float32Array; noise: Float32Array; keep?: Float32Array }> {
-    const { vae } = this.components;
-    let image = request.image!;
-    if (image.shape[2] !== size.height || image.shape[3] !== size.width) image = resizeAndCrop(image, size.height, size.width);
-    const encoder = await this.acquire('imageEncoder', () => this.components.loadImageEncoder());
-    let latent: HostTensor<'float32'>;
-    try {
-      latent = await encoder.encode(HostTensor.float32(image.shape, image.data.map((v) => Math.fround(2 * v - 1))));
-    } finally {
-      await this.done('imageEncoder');
-    }
     // scaling_factor, and for TrigFlow sampling sigma_data as well (SanaSprintImg2ImgPipeline)
-    const scale = Math.fround(vae.scalingFactor);
     const sigmaData = this.components.schedulerConfig.kind === 'scm' ? Math.fround(this.components.schedulerConfig.sigmaData) : 1;
-    const one = latent.data.map((v) => Math.fround(Math.fround(v * scale) * sigmaData));
+    const one = (await this.encodeImage(request.image!, size)).map((v) => Math.fround(v * sigmaData));
     const clean = repeatRows(HostTensor.float32([1, ...latentShape.slice(1)], one), latentShape[0]).data;
     const noise = torchRandn(latentShape, generator).data;
     sampling.startAtStrength(request.strength!);

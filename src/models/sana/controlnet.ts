@@ -16,7 +16,7 @@ import { SanaTransformerConfig, readSanaTransformerConfig, sanaDims } from './co
 import { patchEmbed, sincosPositionTable, timeEmbedding } from './embeddings.js';
 import { CROSS_BIAS, POSITION_TABLE, blockResidualName, buildCaptionGraph, crossKeyName, crossValueName } from './graphs.js';
 import { linearTokens } from './layers.js';
-import { CaptionHandle, SanaTransformerOptions, keptCaptionLength } from './transformer.js';
+import { CaptionHandle, SanaTransformerOptions, runCaptionGraph } from './transformer.js';
 
 export const CONTROLNET_COND = 'controlnet_cond';
 export const CONDITIONING_SCALE = 'conditioning_scale';
@@ -80,23 +80,7 @@ export class SanaControlNet {
 
   /** The ControlNet's own caption projection and cross-attention keys/values, once per image batch. */
   async encodeCaption(embeds: HostTensor, mask: HostTensor): Promise<CaptionHandle> {
-    const keep = keptCaptionLength(mask);
-    const trim = (t: HostTensor) => {
-      if (keep === t.shape[1]) return t;
-      const [b, tokens] = t.shape;
-      const inner = t.size / (b * tokens);
-      const Ctor = t.data.constructor as new (n: number) => typeof t.data;
-      const out = new Ctor(b * keep * inner);
-      for (let r = 0; r < b; r++) (out as Float32Array).set((t.data as Float32Array).subarray(r * tokens * inner, (r * tokens + keep) * inner), r * keep * inner);
-      return new HostTensor(t.dtype, [b, keep, ...t.shape.slice(2)], out); // [B, keep, ...]
-    };
-    const out = await this.captionSession.run({ encoder_hidden_states: trim(embeds), encoder_attention_mask: trim(mask) });
-    const tensors: Record<string, HostTensor> = { [CROSS_BIAS]: out[CROSS_BIAS] };
-    for (let i = 0; i < this.config.numLayers; i++) {
-      tensors[crossKeyName(i)] = out[crossKeyName(i)];
-      tensors[crossValueName(i)] = out[crossValueName(i)];
-    }
-    return { batch: embeds.shape[0], tokens: keep, tensors, debug: {} };
+    return runCaptionGraph(this.captionSession, this.config, embeds, mask);
   }
 
   /** The scaled block samples for latents [B, C, H, W] at timestep [B] with the control latents [B, C, H, W]. */

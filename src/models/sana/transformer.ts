@@ -82,27 +82,7 @@ export class SanaTransformer {
     encoderAttentionMask: HostTensor,
     options: { trimPadding?: boolean } = {},
   ): Promise<CaptionHandle> {
-    const cc = this.config.captionChannels;
-    const s = encoderHiddenStates.shape;
-    if (encoderHiddenStates.dtype !== 'float32' || s.length !== 3 || s[2] !== cc) {
-      throw new Error(`encoder_hidden_states must be float32 [B, T, ${cc}], got ${encoderHiddenStates.dtype} [${s.join(', ')}]`);
-    }
-    const m = encoderAttentionMask.shape;
-    if (encoderAttentionMask.dtype !== 'int64' || m.length !== 2 || m[0] !== s[0] || m[1] !== s[1]) {
-      throw new Error(`encoder_attention_mask must be int64 [${s[0]}, ${s[1]}] (1 = token, 0 = padding), got ${encoderAttentionMask.dtype} [${m.join(', ')}]`);
-    }
-    const keep = options.trimPadding === false ? s[1] : keptCaptionLength(encoderAttentionMask);
-    const caption = keep === s[1] ? encoderHiddenStates : sliceTokens(encoderHiddenStates, keep);
-    const mask = keep === s[1] ? encoderAttentionMask : sliceTokens(encoderAttentionMask, keep);
-    const out = await this.captionSession.run({ encoder_hidden_states: caption, encoder_attention_mask: mask });
-    const tensors: Record<string, HostTensor> = { [CROSS_BIAS]: out[CROSS_BIAS] };
-    for (let i = 0; i < this.config.numLayers; i++) {
-      tensors[crossKeyName(i)] = out[crossKeyName(i)];
-      tensors[crossValueName(i)] = out[crossValueName(i)];
-    }
-    const debug: Record<string, HostTensor> = {};
-    for (const name of ['caption_projection', 'caption_norm']) if (out[name]) debug[name] = out[name];
-    return { batch: s[0], tokens: keep, tensors, debug };
+    return runCaptionGraph(this.captionSession, this.config, encoderHiddenStates, encoderAttentionMask, options);
   }
 
   /** One denoise step: the velocity `sample` [B, C, H, W] for latents [B, C, H, W] at timestep [B]. */
@@ -206,6 +186,40 @@ export class SanaTransformer {
     }
     return t;
   }
+}
+
+/**
+ * Runs a caption graph (the transformer's or a ControlNet's: buildCaptionGraph) on checked inputs, padding columns
+ * trimmed as SanaTransformer.encodeCaption explains, and collects its outputs as a CaptionHandle.
+ */
+export async function runCaptionGraph(
+  session: ModelSession,
+  config: SanaTransformerConfig,
+  encoderHiddenStates: HostTensor,
+  encoderAttentionMask: HostTensor,
+  options: { trimPadding?: boolean } = {},
+): Promise<CaptionHandle> {
+  const cc = config.captionChannels;
+  const s = encoderHiddenStates.shape;
+  if (encoderHiddenStates.dtype !== 'float32' || s.length !== 3 || s[2] !== cc) {
+    throw new Error(`encoder_hidden_states must be float32 [B, T, ${cc}], got ${encoderHiddenStates.dtype} [${s.join(', ')}]`);
+  }
+  const m = encoderAttentionMask.shape;
+  if (encoderAttentionMask.dtype !== 'int64' || m.length !== 2 || m[0] !== s[0] || m[1] !== s[1]) {
+    throw new Error(`encoder_attention_mask must be int64 [${s[0]}, ${s[1]}] (1 = token, 0 = padding), got ${encoderAttentionMask.dtype} [${m.join(', ')}]`);
+  }
+  const keep = options.trimPadding === false ? s[1] : keptCaptionLength(encoderAttentionMask);
+  const caption = keep === s[1] ? encoderHiddenStates : sliceTokens(encoderHiddenStates, keep);
+  const mask = keep === s[1] ? encoderAttentionMask : sliceTokens(encoderAttentionMask, keep);
+  const out = await session.run({ encoder_hidden_states: caption, encoder_attention_mask: mask });
+  const tensors: Record<string, HostTensor> = { [CROSS_BIAS]: out[CROSS_BIAS] };
+  for (let i = 0; i < config.numLayers; i++) {
+    tensors[crossKeyName(i)] = out[crossKeyName(i)];
+    tensors[crossValueName(i)] = out[crossValueName(i)];
+  }
+  const debug: Record<string, HostTensor> = {};
+  for (const name of ['caption_projection', 'caption_norm']) if (out[name]) debug[name] = out[name];
+  return { batch: s[0], tokens: keep, tensors, debug };
 }
 
 /**
