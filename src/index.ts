@@ -48,6 +48,8 @@ export { trainVae } from './train/vae-trainer.js';
 export type { VaeTrainOptions } from './train/vae-trainer.js';
 export { trainTransformer } from './train/transformer-trainer.js';
 export type { TransformerTrainOptions } from './train/transformer-trainer.js';
+export { TrainableLora, DEFAULT_LORA_TARGETS } from './nn/lora-trainable.js';
+export type { LoraTrainingSpec } from './nn/lora-trainable.js';
 export { trainDefaultModel } from './train/default-model/recipe.js';
 export { readCaptionFolder, DataFolderError } from './train/caption-folder.js';
 export { writeShapesDataset, evaluationPrompts, checkImage, summarizeChecks } from './train/shapes/index.js';

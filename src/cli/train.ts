@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { trainDefaultModel } from '../train/default-model/recipe.js';
-import { trainTransformer } from '../train/transformer-trainer.js';
+import { DEFAULT_LORA_TARGETS } from '../nn/lora-trainable.js';
+import { LORA_WEIGHTS_FILE, trainTransformer } from '../train/transformer-trainer.js';
 import { parseNumber, parsePositiveInt, readJsonArg } from './arg-values.js';
 import { UsageError } from './errors.js';
 import { formatSeconds } from './progress.js';
@@ -23,6 +24,11 @@ Options:
   --out DIR                 output folder (checkpoint-latest/, metrics.csv, loss.png, validation-STEP.png)
   --transformer-config F    SanaTransformer2DModel config.json: train a new transformer from scratch
   --resume                  continue from OUT/checkpoint-latest
+  --lora-rank R             train LoRA adapters of rank R on the base transformer (frozen) instead of its weights;
+                            checkpoints are OUT/checkpoint-latest/${LORA_WEIGHTS_FILE} (diffusers layout),
+                            used with sana generate --model BASE --lora FILE
+  --lora-alpha A            adapter scale numerator: adds (A / R) B A (default R; folded into the saved file)
+  --lora-targets LIST       comma-separated layer names or suffixes (default ${DEFAULT_LORA_TARGETS.join(',')})
   --steps N                 optimizer steps (default 2000)
   --batch N                 examples per step (default 32)
   --lr X                    peak learning rate (default 5e-4)
@@ -64,6 +70,9 @@ export async function trainCommand(argv: string[]): Promise<void> {
       out: { type: 'string' },
       'transformer-config': { type: 'string' },
       resume: { type: 'boolean' },
+      'lora-rank': { type: 'string' },
+      'lora-alpha': { type: 'string' },
+      'lora-targets': { type: 'string' },
       steps: { type: 'string' },
       batch: { type: 'string' },
       lr: { type: 'string' },
@@ -95,6 +104,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
   if (ema < 0 || ema >= 1) throw new UsageError(`--ema: expected a decay in [0, 1), got ${ema}`);
   const dropout = parseNumber(v['caption-dropout'] ?? '0.1', '--caption-dropout');
   if (dropout < 0 || dropout > 1) throw new UsageError(`--caption-dropout: expected a share in [0, 1], got ${dropout}`);
+  const lora = loraSpec(v['lora-rank'], v['lora-alpha'], v['lora-targets']);
+  if (lora && v['transformer-config']) throw new UsageError('--lora-rank fine-tunes the base transformer; --transformer-config starts a new one: give one of the two');
   const progress = createTrainProgress(process.stderr, Boolean(v.quiet));
   const r = await trainTransformer({
     data: v.data!,
@@ -102,6 +113,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     out: v.out!,
     transformerConfig: v['transformer-config'] ? readJsonArg(v['transformer-config'], '--transformer-config') : undefined,
     resume: Boolean(v.resume),
+    lora,
     steps: parsePositiveInt(v.steps ?? '2000', '--steps'),
     batch: parsePositiveInt(v.batch ?? '32', '--batch'),
     lr: parseNumber(v.lr ?? '5e-4', '--lr'),
@@ -125,6 +137,19 @@ export async function trainCommand(argv: string[]): Promise<void> {
   });
   progress.done();
   process.stderr.write(`done: ${r.step} steps in ${formatSeconds(r.seconds)}, last loss ${r.finalLoss.toPrecision(4)}, ${r.checkpoint}\n`);
+}
+
+function loraSpec(rank?: string, alpha?: string, targets?: string) {
+  if (rank === undefined) {
+    if (alpha !== undefined || targets !== undefined) throw new UsageError('--lora-alpha and --lora-targets need --lora-rank');
+    return undefined;
+  }
+  const r = parsePositiveInt(rank, '--lora-rank');
+  const a = alpha !== undefined ? parseNumber(alpha, '--lora-alpha') : r;
+  if (!(a > 0)) throw new UsageError(`--lora-alpha: expected a positive number, got ${alpha}`);
+  const list = targets !== undefined ? targets.split(',').map((t) => t.trim()) : [...DEFAULT_LORA_TARGETS];
+  if (list.some((t) => !/^[A-Za-z0-9_.]+$/.test(t))) throw new UsageError(`--lora-targets: expected comma-separated layer names such as to_q,to_k,to_v, got "${targets}"`);
+  return { rank: r, alpha: a, targets: list };
 }
 
 export async function trainDefaultCommand(argv: string[]): Promise<void> {

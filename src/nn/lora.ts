@@ -145,9 +145,16 @@ export function loraWeightDelta(adapters: readonly LoraAdapter[], module: string
 export type LoraLayout = 'tokens' | 'to-channels' | 'from-channels';
 
 /**
- * The adapters' contribution s (x A^T) B^T to a layer's output, in the layout the layer uses: tokens [..., in] ->
- * [..., out]; to-channels [B, N, in] -> [B, out, N]; from-channels [B, in, N] -> [B, N, out].
+ * One adapter's (x A^T) B^T in the layout the layer uses: tokens [..., in] -> [..., out]; to-channels [B, N, in] ->
+ * [B, out, N]; from-channels [B, in, N] -> [B, N, out]. `down` is A [r, in], `up` is B [out, r].
  */
+export function loraProduct(down: Tensor, up: Tensor, x: Tensor, layout: LoraLayout): Tensor {
+  if (layout === 'tokens') return linear(linear(x, down), up); // [..., r] -> [..., out]
+  if (layout === 'to-channels') return fusedMatmul(up, fusedMatmul(down, x, { transB: true })); // [B, r, N] -> [B, out, N]
+  return linear(fusedMatmul(x, down, { transA: true, transB: true }), up); // [B, N, r] -> [B, N, out]
+}
+
+/** The adapters' contribution s (x A^T) B^T to a layer's output, in the layer's layout (see loraProduct). */
 export function loraActivationDelta(
   adapters: readonly LoraAdapter[],
   module: string,
@@ -160,12 +167,7 @@ export function loraActivationDelta(
   for (const a of adapters) {
     checkShape(a, module, inF, outF);
     const g = x.graph;
-    const down = g.constant(a.down, `${module}.lora_down`);
-    const up = g.constant(a.up, `${module}.lora_up`);
-    let y: Tensor;
-    if (layout === 'tokens') y = linear(linear(x, down), up); // [..., r] -> [..., out]
-    else if (layout === 'to-channels') y = fusedMatmul(up, fusedMatmul(down, x, { transB: true })); // [B, r, N] -> [B, out, N]
-    else y = linear(fusedMatmul(x, down, { transA: true, transB: true }), up); // [B, N, r] -> [B, N, out]
+    const y = loraProduct(g.constant(a.down, `${module}.lora_down`), g.constant(a.up, `${module}.lora_up`), x, layout);
     const scaled = mul(y, a.scale);
     sum = sum ? add(sum, scaled) : scaled;
   }

@@ -12,6 +12,7 @@ import { WeightLocation, WeightStore } from '../io/weights.js';
 import { add } from '../graph/ops/elementwise.js';
 import { reshape } from '../graph/ops/shape-ops.js';
 import { LoraLayout, LoraSet, loraActivationDelta, loraWeightDelta } from './lora.js';
+import { TrainableLora } from './lora-trainable.js';
 
 export interface WeightBinderOptions {
   /** dtype the model computes in (float32 on CPU). */
@@ -27,6 +28,11 @@ export interface WeightBinderOptions {
   asInputs?: boolean;
   /** LoRA adapters: added on the activations by the linear layers (loraDelta), or fused into the weights here. */
   lora?: LoraSet;
+  /**
+   * LoRA fine-tuning: the targeted linear layers gain adapters whose matrices are the graph's float32 inputs (the
+   * `parameters`), while the checkpoint's weights stay frozen external data.
+   */
+  trainableLora?: TrainableLora;
 }
 
 /** A weight bound as a graph input (asInputs): feed the checkpoint tensor's float32 values under `key`. */
@@ -91,6 +97,16 @@ export class WeightBinder {
    * fused into the weights).
    */
   loraDelta(prefix: string, x: Tensor, inF: number, outF: number, layout: LoraLayout): Tensor | undefined {
+    const trainable = this.options.trainableLora;
+    if (trainable) {
+      return trainable.delta(prefix, x, inF, outF, layout, (key, shape) => {
+        const existing = this.inputs.find((p) => p.key === key);
+        if (existing) return existing.input;
+        const input = this.graph.input(key, 'float32', shape);
+        this.inputs.push({ key, shape, input });
+        return input;
+      });
+    }
     const lora = this.options.lora;
     if (!lora || lora.fuse) return undefined;
     const adapters = lora.adapters(prefix);
@@ -169,7 +185,7 @@ export class WeightBinder {
     return this.requests;
   }
 
-  /** The weights bound as graph inputs (asInputs), in the order the model asked for them. */
+  /** The weights bound as graph inputs (asInputs, or the LoRA adapters being trained), in the order asked for. */
   parameters(): readonly BoundParameter[] {
     return this.inputs;
   }

@@ -28,6 +28,11 @@ export interface CheckpointContents {
   readonly copyFolders?: Readonly<Record<string, string>>;
   /** Extra files written at the checkpoint's root (model_index.json). */
   readonly files?: Readonly<Record<string, string>>;
+  /**
+   * Writes the shipped weights (EMA when kept) into the checkpoint folder; default: a diffusers component folder
+   * `<component>/` with `config`. A LoRA checkpoint writes its adapter file instead.
+   */
+  readonly writeModel?: (dir: string, weights: ReadonlyMap<string, Float32Array>) => void;
 }
 
 const tensor = (shape: readonly number[], data: Float32Array) => HostTensor.float32(shape, data);
@@ -40,10 +45,15 @@ export function saveCheckpoint(dir: string, c: CheckpointContents): void {
     if (!s) throw new Error(`checkpoint: no shape for ${key}`);
     return s;
   };
-  const modelWeights = new Map<string, HostTensor>();
   const source = c.ema?.shadow ?? c.values;
-  for (const [key, v] of source) modelWeights.set(key, tensor(shapeOf(key), v));
-  writeDiffusersComponent(path.join(tmp, c.component), c.config, modelWeights);
+  if (c.writeModel) {
+    fs.mkdirSync(tmp, { recursive: true });
+    c.writeModel(tmp, source);
+  } else {
+    const modelWeights = new Map<string, HostTensor>();
+    for (const [key, v] of source) modelWeights.set(key, tensor(shapeOf(key), v));
+    writeDiffusersComponent(path.join(tmp, c.component), c.config, modelWeights);
+  }
   const state = new Map<string, HostTensor>();
   for (const [key, v] of c.values) state.set(`param.${key}`, tensor(shapeOf(key), v));
   for (const [key, s] of c.optimizer.state) {

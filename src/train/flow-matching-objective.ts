@@ -12,6 +12,7 @@ import { WeightStore } from '../io/weights.js';
 import { SanaTransformerConfig } from '../models/sana/config.js';
 import { sincosPositionTable } from '../models/sana/embeddings.js';
 import { captionSide, denoiseSide } from '../models/sana/graphs.js';
+import { TrainableLora } from '../nn/lora-trainable.js';
 import { WeightBinder } from '../nn/weight-binder.js';
 import { TrainableGraph, addLossAndGradients } from './train-graph.js';
 
@@ -34,13 +35,22 @@ export const FLOW_INPUTS = {
 } as const;
 export const PREDICTION_OUTPUT = 'prediction';
 
-export function buildFlowMatchingGraph(config: SanaTransformerConfig, store: WeightStore, shape: FlowBatchShape): TrainableGraph {
+/**
+ * The objective with every transformer weight trainable, or, with `lora`, only the LoRA adapters of its targeted
+ * layers (the checkpoint's weights then stay frozen external data in the session).
+ */
+export function buildFlowMatchingGraph(
+  config: SanaTransformerConfig,
+  store: WeightStore,
+  shape: FlowBatchShape,
+  options: { lora?: TrainableLora } = {},
+): TrainableGraph {
   const { batch: b, height: h, width: w, tokens } = shape;
   const c = config.inChannels;
   if (config.guidanceEmbeds) throw new Error('training guidance-embedding (Sprint) transformers is not supported');
   if (h % config.patchSize || w % config.patchSize) throw new Error(`latent ${h} x ${w} is not a multiple of patch_size ${config.patchSize}`);
   const g = new Graph('sana_flow_matching_step');
-  const binder = new WeightBinder(g, store, { asInputs: true });
+  const binder = new WeightBinder(g, store, options.lora ? { trainableLora: options.lora } : { asInputs: true });
   const x0 = g.input(FLOW_INPUTS.x0, 'float32', [b, c, h, w]);
   const noise = g.input(FLOW_INPUTS.noise, 'float32', [b, c, h, w]);
   const sigmas = g.input(FLOW_INPUTS.sigmas, 'float32', [b]);
@@ -59,6 +69,7 @@ export function buildFlowMatchingGraph(config: SanaTransformerConfig, store: Wei
   const diff = sub(prediction, sub(noise, x0));
   const loss = reduceMean(mul(diff, diff), [0, 1, 2, 3], false);
   binder.finish(`SanaTransformer2DModel training graph (${store.source})`);
+  options.lora?.checkAllMatched(`SanaTransformer2DModel (${store.source})`);
   g.output(prediction, PREDICTION_OUTPUT);
   addLossAndGradients(g, loss, binder.parameters());
   return { graph: g, params: binder.parameters() };

@@ -12,6 +12,8 @@ import { HostTensor } from '../io/host-tensor.js';
 import { WeightStore, findWeights } from '../io/weights.js';
 import { readDcaeConfig } from '../models/dcae/config.js';
 import { parseSanaTransformerConfig, readSanaTransformerConfig } from '../models/sana/config.js';
+import { LoraTrainingSpec, TrainableLora } from '../nn/lora-trainable.js';
+import { writeSafetensors } from '../io/safetensors.js';
 import { loadSanaPipeline } from '../pipeline/components.js';
 import { resolvePipelineFolder } from '../pipeline/model-folder.js';
 import { toRgbImages } from '../pipeline/postprocess.js';
@@ -61,6 +63,11 @@ export interface TransformerTrainOptions {
   /** Stop after this step (with a checkpoint) although the schedule runs to `steps`: training in sessions. */
   readonly stopAfter?: number;
   readonly progress?: TrainProgress;
+  /**
+   * Fine-tune LoRA adapters of the base transformer instead of its weights (which stay frozen): checkpoints are
+   * then an adapter file, `checkpoint-latest/pytorch_lora_weights.safetensors`, for `sana generate --lora`.
+   */
+  readonly lora?: LoraTrainingSpec;
 }
 
 export interface TransformerTrainResult {
@@ -72,6 +79,8 @@ export interface TransformerTrainResult {
 
 const LOG_COLUMNS = ['step', 'loss', 'lr', 'grad_norm', 'samples_per_s', 'seconds'];
 const LATEST = 'checkpoint-latest';
+/** The adapter file of a LoRA checkpoint (diffusers' name for it). */
+export const LORA_WEIGHTS_FILE = 'pytorch_lora_weights.safetensors';
 
 /** Logit-normal sigma with the flow shift: u = sigmoid(n), sigma = s u / (1 + (s - 1) u). */
 export function shiftedSigma(n: number, shift: number): number {
@@ -100,10 +109,17 @@ export async function trainTransformer(o: TransformerTrainOptions): Promise<Tran
   let optimizer = new AdamW({ betas: [0.9, 0.999], eps: 1e-8, weightDecay: o.weightDecay });
   let values: Map<string, Float32Array> | undefined;
   let ema: WeightEma | undefined;
+  if (o.lora && o.transformerConfig) {
+    throw new Error('LoRA training fine-tunes the base transformer; a transformer config starts a new one: give one of the two');
+  }
   if (o.resume && fs.existsSync(latest)) {
     const c = loadCheckpoint(latest);
+    const wasLora = path.basename(c.componentDir) === 'lora';
+    if (wasLora !== Boolean(o.lora)) {
+      throw new Error(`--resume: ${latest} is a ${wasLora ? 'LoRA' : 'full transformer'} checkpoint; resume it ${wasLora ? 'with' : 'without'} --lora-rank, or use a new --out`);
+    }
     ({ step: start, optimizer, values, ema } = c);
-    componentDir = c.componentDir;
+    componentDir = o.lora ? base.components.transformer : c.componentDir;
   } else if (o.transformerConfig) {
     componentDir = path.join(o.out, 'init', 'transformer');
     const config = parseSanaTransformerConfig(o.transformerConfig, 'transformer config');
@@ -125,10 +141,12 @@ export async function trainTransformer(o: TransformerTrainOptions): Promise<Tran
   if (hidden !== config.captionChannels) throw new Error(`the text encoder's width ${hidden} differs from the transformer's caption_channels ${config.captionChannels}`);
 
   const store = WeightStore.open(findWeights(componentDir, ['diffusion_pytorch_model']));
-  const trainable = buildFlowMatchingGraph(config, store, { batch: o.batch, height: h, width: w, tokens });
-  values ??= readParameters(store, trainable.params);
+  const lora = o.lora ? new TrainableLora(o.lora) : undefined;
+  const trainable = buildFlowMatchingGraph(config, store, { batch: o.batch, height: h, width: w, tokens }, { lora });
+  if (lora && values) checkResumedLora(latest, values, lora);
+  values ??= lora ? lora.initialValues(o.seed) : readParameters(store, trainable.params);
   if (o.emaDecay !== null) ema ??= new WeightEma(o.emaDecay, values);
-  const shapes = sanaParameterShapes(config);
+  const shapes = lora ? lora.shapes() : sanaParameterShapes(config);
   const session = await TrainSession.create(trainable, values, { threads: o.threads });
 
   const logFile = path.join(o.out, 'metrics.csv');
@@ -185,17 +203,20 @@ export async function trainTransformer(o: TransformerTrainOptions): Promise<Tran
       if (step % o.checkpointEvery === 0 || step === end) {
         saveCheckpoint(latest, {
           step,
-          component: 'transformer',
+          component: lora ? 'lora' : 'transformer',
           config: rawConfig,
           shapes,
           values: session.values,
           optimizer,
           ema,
-          copyFolders,
-          files: { 'model_index.json': modelIndex },
+          ...(lora
+            ? { writeModel: (dir, weights) => writeSafetensors(path.join(dir, LORA_WEIGHTS_FILE), lora.exportTensors(weights), { format: 'pt' }) }
+            : { copyFolders, files: { 'model_index.json': modelIndex } }),
         });
         if (o.validationPrompts.length) {
-          await validationImages(latest, o.validationPrompts, o.validationSteps, path.join(o.out, `validation-${String(step).padStart(6, '0')}.png`), o.threads);
+          const png = path.join(o.out, `validation-${String(step).padStart(6, '0')}.png`);
+          if (lora) await validationImages(base.root, o.validationPrompts, o.validationSteps, png, o.threads, [path.join(latest, LORA_WEIGHTS_FILE)]);
+          else await validationImages(latest, o.validationPrompts, o.validationSteps, png, o.threads);
         }
         o.progress?.stage(`step ${step}: checkpoint ${latest}`);
       }
@@ -208,8 +229,15 @@ export async function trainTransformer(o: TransformerTrainOptions): Promise<Tran
 }
 
 /** Generates one image per prompt (seed = its index) with a checkpoint and writes them side by side. */
-export async function validationImages(pipelineDir: string, prompts: readonly string[], steps: number, png: string, threads?: number): Promise<void> {
-  const { pipeline } = await loadSanaPipeline(pipelineDir, { threads, keepResident: true });
+export async function validationImages(
+  pipelineDir: string,
+  prompts: readonly string[],
+  steps: number,
+  png: string,
+  threads?: number,
+  loraFiles: readonly string[] = [],
+): Promise<void> {
+  const { pipeline } = await loadSanaPipeline(pipelineDir, { threads, keepResident: true, loras: loraFiles.map((file) => ({ file })) });
   try {
     const images = [];
     for (let i = 0; i < prompts.length; i++) {
@@ -219,5 +247,18 @@ export async function validationImages(pipelineDir: string, prompts: readonly st
     writeImageGrid(png, images);
   } finally {
     await pipeline.release();
+  }
+}
+
+/** A resumed LoRA run must train the same adapters (targets and rank) as the checkpoint holds. */
+function checkResumedLora(checkpoint: string, values: ReadonlyMap<string, Float32Array>, lora: TrainableLora): void {
+  const expected = lora.shapes();
+  const have = [...values.keys()].sort();
+  const want = [...expected.keys()].sort();
+  const same = have.length === want.length && have.every((k, i) => k === want[i] && values.get(k)!.length === expected.get(k)!.reduce((a, d) => a * d, 1));
+  if (!same) {
+    throw new Error(
+      `--resume: ${checkpoint} holds ${have.length} LoRA tensors that differ from the ${want.length} of rank ${lora.spec.rank} on ${lora.spec.targets.join(', ')}; resume with the same --lora-rank and --lora-targets, or use a new --out`,
+    );
   }
 }
