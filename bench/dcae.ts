@@ -157,6 +157,7 @@ async function main(): Promise<void> {
   const config = parseDcaeConfig(new ConfigReader('dc-ae-f32c32 (bench)', F32C32));
   const t0 = performance.now();
   ensureCheckpoint(dir, config);
+  if (process.argv.includes('--write-only')) return;
   const t1 = performance.now();
   const vae = await loadDcae(dir, { parts: ['decoder'], threads, prepack, tiling: tiled, profilePrefix: profile, winogradMinChannels });
   const t2 = performance.now();

@@ -165,6 +165,7 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const dir = path.resolve('.bench-cache', 'sana-600m');
   ensureCheckpoint(dir);
+  if (process.argv.includes('--write-only')) return;
   const resolutions = arg('res', '512,1024').split(',').map(Number);
   const runs = Number(arg('runs', '3'));
   const threads = Number(arg('threads', '2'));

@@ -19,6 +19,7 @@ import { UsageError } from './errors.js';
 import { createProgress, formatSeconds } from './progress.js';
 import { parseNumber, parsePositiveInt } from './arg-values.js';
 import { parseTilingFlags } from './tiling-flags.js';
+import { DEVICE_HELP, deviceFromFlag } from './device-flag.js';
 
 export const GENERATE_HELP = `Usage: sana generate "PROMPT" ["PROMPT" ...] [--model DIR|REPO_ID] [options]
 
@@ -61,6 +62,7 @@ Options:
   --vae-tile-size N          decode in N x N px tiles instead (a multiple of 32; implies --vae-tiling)
   --vae-tile-stride S        distance between tiles in px (default: 7/8 of the tile size)
   --threads N                CPU threads (default: all cores)
+  ${DEVICE_HELP}
   --quiet                    no progress output
   --json                     print a machine-readable record on stdout
   -h, --help                 show this help
@@ -135,6 +137,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
       'intermediate-timesteps': { type: 'string' },
       'max-sequence-length': { type: 'string' },
       threads: { type: 'string' },
+      device: { type: 'string' },
       'text-quantization': { type: 'string' },
       'vae-tiling': { type: 'boolean' },
       'vae-tile-size': { type: 'string' },
@@ -204,8 +207,10 @@ export async function generateCommand(argv: string[]): Promise<void> {
   if (values.output) checkWritable(values.output);
 
   const progress = createProgress(process.stderr, Boolean(values.quiet));
+  const device = await deviceFromFlag(values.device, (m) => progress.warn(m));
   const { pipeline, modelName } = await loadSanaPipeline(values.model, {
     threads,
+    device,
     textQuantization,
     vaeTiling: vaeTiles ?? (values['vae-tiling'] ? true : undefined),
     loras: values.lora?.map(parseLoraArg),

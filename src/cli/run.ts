@@ -10,6 +10,7 @@ import { COMPONENT_NAMES, componentLoader, isComponentName } from '../models/reg
 import { DcaeLoadOptions } from '../models/dcae/model.js';
 import { UsageError } from './errors.js';
 import { parseTilingFlags } from './tiling-flags.js';
+import { DEVICE_HELP, deviceFromFlag } from './device-flag.js';
 import { parsePositiveInt } from './arg-values.js';
 
 export const RUN_HELP = `Usage: sana run <component> --component DIR --inputs IN.safetensors --output OUT.safetensors [options]
@@ -29,6 +30,7 @@ Options:
   --inputs FILE       safetensors file with the input tensors
   --output FILE       safetensors file to write (written atomically)
   --threads N         CPU threads (default: all cores)
+  ${DEVICE_HELP.replace('                 ', '          ')}
   --variant NAME      weight variant to prefer: fp16 or bf16 (default: plain file first)
   --tile N            vae-encode / vae-decode: run in N x N pixel tiles blended as diffusers does (bounded memory
                       for large images; N a multiple of 32)
@@ -45,6 +47,7 @@ export async function runCommand(argv: string[]): Promise<void> {
       inputs: { type: 'string' },
       output: { type: 'string' },
       threads: { type: 'string' },
+      device: { type: 'string' },
       variant: { type: 'string' },
       tile: { type: 'string' },
       'tile-stride': { type: 'string' },
@@ -75,7 +78,8 @@ export async function runCommand(argv: string[]): Promise<void> {
   const loader = componentLoader(name);
 
   const inputs = Object.fromEntries(readSafetensors(inputsFile)) as Record<string, HostTensor>;
-  const options: DcaeLoadOptions = { threads, variant: values.variant, tiling };
+  const device = await deviceFromFlag(values.device, (m) => process.stderr.write(`${m}\n`));
+  const options: DcaeLoadOptions = { threads, variant: values.variant, tiling, device };
   const runner = await loader(dir, options);
   try {
     const missing = runner.inputNames.filter((n) => !(n in inputs));

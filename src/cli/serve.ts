@@ -8,6 +8,7 @@ import { DEFAULT_LIMITS } from '../server/schemas.js';
 import { parsePositiveInt } from './arg-values.js';
 import { UsageError } from './errors.js';
 import { parseTilingFlags } from './tiling-flags.js';
+import { DEVICE_HELP, deviceFromFlag } from './device-flag.js';
 
 export const SERVE_HELP = `Usage: sana serve [--model [NAME=]DIR|REPO_ID ...] [--port 7860] [--host 127.0.0.1] [options]
 
@@ -36,6 +37,7 @@ Options:
   --lora FILE[:SCALE]         a LoRA for the transformers (repeatable), as sana generate
   --lora-fuse                 fuse the LoRAs into the weights at load
   --threads N                 CPU threads (default: all cores)
+  ${DEVICE_HELP.replace('D                 ', 'D                  ')}
   --log                       log each request (JSON lines on stdout)
   -h, --help                  show this help
 `;
@@ -69,6 +71,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
       'vae-tile-size': { type: 'string' },
       'vae-tile-stride': { type: 'string' },
       threads: { type: 'string' },
+      device: { type: 'string' },
       lora: { type: 'string', multiple: true },
       'lora-fuse': { type: 'boolean' },
       log: { type: 'boolean' },
@@ -91,6 +94,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const vaeTiles = parseTilingFlags(v['vae-tile-size'], v['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   const apiKey = v['api-key'] ?? (process.env.SANA_API_KEY || undefined);
 
+  const device = await deviceFromFlag(v.device, (m) => process.stderr.write(`${m}\n`));
   process.stderr.write('loading models...\n');
   const server = await startSanaServer({
     models: (v.model ?? []).map(parseModelSpec),
@@ -107,6 +111,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     bodyLimit: int('body-limit'),
     load: {
       threads: int('threads'),
+      device,
       textQuantization,
       vaeTiling: vaeTiles ?? (v['vae-tiling'] ? true : undefined),
       loras: v.lora?.map(parseLoraArg),

@@ -1,8 +1,8 @@
 // Emission of a built Graph as an ONNX ModelProto (protobuf bytes) with the onnx-proto package.
 
 import onnxProto from 'onnx-proto';
-import { DType, HostTensor } from '../io/host-tensor.js';
-import { AttrValue, Graph, InitializerSpec, Tensor } from './graph.js';
+import { DType, HostTensor, floatToHalf } from '../io/host-tensor.js';
+import { AttrValue, Graph, InitializerSpec, NodeSpec, Tensor } from './graph.js';
 
 const { onnx } = onnxProto;
 
@@ -24,6 +24,12 @@ export interface EmitOptions {
   opset?: number;
   /** Graph doc string, e.g. the model and config it was built from. */
   docString?: string;
+  /**
+   * Standard ONNX ops only, for GPU providers that lack ONNX Runtime's CPU contrib ops: FusedMatMul becomes
+   * Transpose + MatMul (+ Mul by alpha). Without this, ORT runs those nodes on its CPU fallback with copies to and
+   * from the device around each.
+   */
+  portableOps?: boolean;
 }
 
 export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
@@ -37,15 +43,19 @@ export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
     graph: onnx.GraphProto.create({
       name: graph.name,
       docString: options.docString ?? '',
-      node: graph.nodes.map((n) =>
-        onnx.NodeProto.create({
-          opType: n.opType,
-          name: n.name,
-          input: [...n.inputs],
-          output: [...n.outputs],
-          domain: n.domain ?? '',
-          attribute: Object.entries(n.attributes).map(([name, v]) => attribute(name, v)),
-        }),
+      node: graph.nodes.flatMap((n) =>
+        options.portableOps && n.opType === 'FusedMatMul' && n.domain === 'com.microsoft'
+          ? lowerFusedMatMul(graph, n)
+          : [
+              onnx.NodeProto.create({
+                opType: n.opType,
+                name: n.name,
+                input: [...n.inputs],
+                output: [...n.outputs],
+                domain: n.domain ?? '',
+                attribute: Object.entries(n.attributes).map(([name, v]) => attribute(name, v)),
+              }),
+            ],
       ),
       initializer: graph.initializers.map(initializer),
       input: graph.inputs.map(valueInfo),
@@ -53,6 +63,40 @@ export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
     }),
   });
   return onnx.ModelProto.encode(model).finish();
+}
+
+/** alpha * op(A) @ op(B) in standard ops: a Transpose of the last two axes per transposed operand, MatMul, Mul. */
+function lowerFusedMatMul(graph: Graph, n: NodeSpec): onnxProto.onnx.INodeProto[] {
+  const attrs = n.attributes as { alpha?: { float: number }; transA?: number; transB?: number };
+  const nodes: onnxProto.onnx.INodeProto[] = [];
+  const operand = (name: string, trans: boolean | undefined, tag: string): string => {
+    if (!trans) return name;
+    const rank = graph.tensor(name).rank;
+    const perm = [...Array(rank).keys()];
+    [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
+    const out = `${n.name}/${tag}_t`;
+    nodes.push(onnx.NodeProto.create({ opType: 'Transpose', name: out, input: [name], output: [out], attribute: [attribute('perm', perm)] }));
+    return out;
+  };
+  const a = operand(n.inputs[0], attrs.transA === 1, 'a');
+  const b = operand(n.inputs[1], attrs.transB === 1, 'b');
+  const alpha = attrs.alpha?.float ?? 1;
+  const product = alpha === 1 ? n.outputs[0] : `${n.name}/matmul`;
+  nodes.push(onnx.NodeProto.create({ opType: 'MatMul', name: `${n.name}/matmul`, input: [a, b], output: [product] }));
+  if (alpha !== 1) {
+    const dtype = graph.tensor(n.outputs[0]).dtype;
+    const scale = `${n.name}/alpha`;
+    nodes.push(
+      onnx.NodeProto.create({
+        opType: 'Constant',
+        name: scale,
+        output: [scale],
+        attribute: [attribute('value', new HostTensor(dtype, [], dtype === 'float16' ? Uint16Array.of(floatToHalf(alpha)) : Float32Array.of(alpha)))],
+      }),
+      onnx.NodeProto.create({ opType: 'Mul', name: `${n.name}/scale`, input: [product, scale], output: [n.outputs[0]] }),
+    );
+  }
+  return nodes;
 }
 
 function valueInfo(t: Tensor): onnxProto.onnx.IValueInfoProto {

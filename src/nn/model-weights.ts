@@ -81,7 +81,12 @@ export function defaultAccuracyLevel(bits: QuantBits): 0 | 4 {
   return bits === 4 ? 0 : 4;
 }
 
-export function denseWeights(binder: WeightBinder): ModelWeights {
+/**
+ * Weights as the checkpoint stores them, cast to float32 in the graph. `gatherWide` casts embedding tables before
+ * the Gather (folded into one float32 table at load) instead of casting the gathered rows: for WebGPU adapters
+ * without shader-f16 (SwiftShader), on which no 16-bit tensor may reach a kernel.
+ */
+export function denseWeights(binder: WeightBinder, options: { gatherWide?: boolean } = {}): ModelWeights {
   return {
     graph: binder.graph,
     tensor: (name, shape) => binder.get(name, shape),
@@ -91,6 +96,7 @@ export function denseWeights(binder: WeightBinder): ModelWeights {
       return (x) => linear(x, w, b);
     },
     embedding(name, shape, ids) {
+      if (options.gatherWide) return gather(binder.get(name, shape), ids, 0); // [..., width]
       const table = binder.getStored(name, shape);
       return cast(gather(table, ids, 0), 'float32'); // [..., width]
     },

@@ -22,6 +22,7 @@ import { SanaControlNet } from '../models/sana/controlnet.js';
 import { LoraFileSpec, LoraSet } from '../nn/lora.js';
 import { CaptionCache, Denoiser, LatentDecoder, PromptEncoder } from './ports.js';
 import { PipelineComponents, PipelineOptions, SanaPipeline } from './sana-pipeline.js';
+import { sessionDevice } from '../runtime/device.js';
 
 export interface LoadPipelineOptions extends SessionOptions, PipelineOptions {
   /** Prompt handling: diffusers (default) or the original NVlabs code (SANA.md §10). */
@@ -52,7 +53,7 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
   const textDir = dirs.text_encoder;
   const tokenizerDir = dirs.tokenizer;
   const textConfig = textDir ? readGemma2Config(path.join(textDir, 'config.json')) : undefined;
-  const session: SessionOptions = { threads: options.threads, optimization: options.optimization, prepack: options.prepack };
+  const session: SessionOptions = { threads: options.threads, optimization: options.optimization, prepack: options.prepack, device: options.device };
   return {
     schedulerConfig: readSchedulerConfig(dirs.scheduler),
     transformer: {
@@ -83,7 +84,8 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
         ...session,
         variant: options.variant,
         quantization: options.textQuantization,
-        noConstantFolding: oneShot,
+        // WebGPU adapters may lack shader-f16: casts of 16-bit weights must be folded on the CPU at load
+        noConstantFolding: oneShot && sessionDevice(options.device) !== 'webgpu',
         memoryArena: oneShot ? false : session.memoryArena,
       });
       return gemmaPromptEncoder(tokenizer, encoder, textConfig.hiddenSize, options.dialect ?? 'diffusers');

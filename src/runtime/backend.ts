@@ -22,6 +22,11 @@ export interface SessionOptions {
    * graphs that materialise many large temporaries (e.g. weights cast from 16 bits at run time).
    */
   memoryArena?: boolean;
+  /**
+   * Where the graph runs (resolved: see runtime/device.ts); default the CPU. GPU providers run the ops they have
+   * and ONNX Runtime's CPU provider the rest.
+   */
+  device?: 'cpu' | 'webgpu' | 'cuda';
   /** Write an ORT profile (JSON) with this file prefix. */
   profilePrefix?: string;
 }
@@ -29,6 +34,8 @@ export interface SessionOptions {
 export interface CompiledModel {
   /** ModelProto bytes. */
   readonly bytes: Uint8Array;
+  /** The same model in standard ONNX ops only (no CPU contrib ops), for GPU providers; emitted when asked. */
+  readonly portableBytes?: () => Uint8Array;
   /** Folder that external-data locations are relative to (the weights' real folder), if any. */
   readonly externalDataFolder?: string;
   /** External-data file names (relative to externalDataFolder) the model references. */

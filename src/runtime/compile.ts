@@ -14,6 +14,7 @@ export function compileGraph(graph: Graph, options: EmitOptions = {}): CompiledM
   }
   return {
     bytes: emitModel(graph, options),
+    portableBytes: () => emitModel(graph, { ...options, portableOps: true }),
     externalDataFolder: externalFiles.length ? graph.externalDataFolder : undefined,
     externalFiles,
     memoryFiles: graph.memoryFiles,

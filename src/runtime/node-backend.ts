@@ -5,6 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { HostTensor } from '../io/host-tensor.js';
 import { Backend, CompiledModel, ModelSession, SessionOptions } from './backend.js';
 import { OrtTensorCtor, fromOrt, toOrt } from './convert.js';
+import { executionProviders, sessionDevice } from './device.js';
 import { cachedBackend } from './session-cache.js';
 
 export function defaultThreads(): number {
@@ -18,6 +19,7 @@ export function ortSessionOptions(options: SessionOptions, externalDataFolder?: 
   const extra: Record<string, unknown> = { session };
   if (options.noConstantFolding) extra.optimization = { disable_specified_optimizers: 'ConstantFolding' };
   return {
+    executionProviders: executionProviders(options.device),
     intraOpNumThreads: options.threads ?? defaultThreads(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -76,7 +78,9 @@ export const nodeBackend: Backend = {
     if (model.memoryFiles?.size) {
       sessionOptions.externalData = [...model.memoryFiles].map(([path, data]) => ({ path, data }));
     }
-    const session = await ort.InferenceSession.create(model.bytes, sessionOptions as ort.InferenceSession.SessionOptions);
+    const onGpu = sessionDevice(options.device) !== 'cpu';
+    const bytes = onGpu && model.portableBytes ? model.portableBytes() : model.bytes;
+    const session = await ort.InferenceSession.create(bytes, sessionOptions as ort.InferenceSession.SessionOptions);
     return new OrtSession(session as never, ort.Tensor as unknown as OrtTensorCtor);
   },
 };

@@ -26,8 +26,8 @@ export class SessionCache {
     h.update(backend.name);
     h.update(model.bytes);
     h.update(model.externalDataFolder ?? '');
-    const { threads, optimization, prepack, noConstantFolding, profilePrefix } = options;
-    h.update(JSON.stringify([threads, optimization, prepack, noConstantFolding, profilePrefix]));
+    const { threads, optimization, prepack, noConstantFolding, profilePrefix, device, memoryArena } = options;
+    h.update(JSON.stringify([threads, optimization, prepack, noConstantFolding, profilePrefix, device ?? 'cpu', memoryArena]));
     return h.digest('hex');
   }
 

@@ -112,7 +112,7 @@ export class Dcae {
 export const loadDcae = (dir: string, options?: DcaeLoadOptions): Promise<Dcae> => Dcae.load(dir, options);
 
 function sessionOptions(o: DcaeLoadOptions): SessionOptions {
-  return { threads: o.threads, optimization: o.optimization, prepack: o.prepack, noConstantFolding: o.noConstantFolding, profilePrefix: o.profilePrefix };
+  return { threads: o.threads, optimization: o.optimization, prepack: o.prepack, noConstantFolding: o.noConstantFolding, profilePrefix: o.profilePrefix, device: o.device };
 }
 
 /** Builds one half; throws the binder's single error listing missing, mis-shaped and unexpected keys. */

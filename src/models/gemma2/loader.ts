@@ -19,6 +19,7 @@ import { defaultBackend } from '../../runtime/node-backend.js';
 import { LoadOptions } from '../component.js';
 import { Gemma2Config, readGemma2Config } from './config.js';
 import { Gemma2GraphOptions, buildGemma2Graph } from './model.js';
+import { sessionDevice } from '../../runtime/device.js';
 
 export interface Gemma2LoadOptions extends LoadOptions, Gemma2GraphOptions {
   /** Weight-only quantization of every linear layer (MatMulNBits, made at load time); default 'none'. */
@@ -134,7 +135,7 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
     );
     return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created } };
   }
-  if (quantization === 'none') return { config, graph: build(denseWeights) };
+  if (quantization === 'none') return { config, graph: build((binder) => denseWeights(binder, { gatherWide: sessionDevice(options.device) === 'webgpu' })) };
   const quant = { bits: quantization === 'int8' ? 8 : 4, blockSize: options.quantBlockSize ?? 32, accuracyLevel: options.quantAccuracyLevel } as const;
   const quantized = (sink: GeneratedWeightSink) => build((binder) => quantizedWeights(binder, quant, sink));
   if (options.weightCacheDir === null) return { config, graph: quantized(inMemorySink) };
