@@ -83,6 +83,7 @@ export async function buildWebPage(outDir = DEFAULT_WEB_DIR, modelDir = path.joi
       pngjs: path.join(REPO_ROOT, 'node_modules', 'pngjs', 'browser.js'),
     },
     inject: [shim('globals.ts')],
+    // pngjs's bundled util.debuglog reads NODE_DEBUG; a constant lets esbuild drop those paths
     define: { 'process.env.NODE_DEBUG': 'false' },
   });
   fs.copyFileSync(path.join(WEB_SRC, 'page', 'index.html'), path.join(outDir, 'index.html'));
