@@ -12,7 +12,7 @@ import { readGemma2Config } from '../models/gemma2/config.js';
 import { Gemma2LoadOptions, loadGemma2 } from '../models/gemma2/loader.js';
 import { readSanaTransformerConfig } from '../models/sana/config.js';
 import { CaptionHandle, SanaTransformer } from '../models/sana/transformer.js';
-import { SessionOptions } from '../runtime/backend.js';
+import { Backend, SessionOptions } from '../runtime/backend.js';
 import { readSchedulerConfig } from '../schedulers/scheduler-config.js';
 import { PromptDialect } from '../text/complex-human-instruction.js';
 import { encodePrompts } from '../text/prompt-encoding.js';
@@ -36,6 +36,8 @@ export interface LoadPipelineOptions extends SessionOptions, PipelineOptions {
   /** LoRA files for the transformer, each with a strength; fused into the weights with loraFuse. */
   loras?: readonly LoraFileSpec[];
   loraFuse?: boolean;
+  /** The ONNX Runtime flavour the components run on (default: onnxruntime-node; the web page passes onnxruntime-web). */
+  backend?: Backend;
 }
 
 export interface LoadedPipeline {
@@ -53,7 +55,13 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
   const textDir = dirs.text_encoder;
   const tokenizerDir = dirs.tokenizer;
   const textConfig = textDir ? readGemma2Config(path.join(textDir, 'config.json')) : undefined;
-  const session: SessionOptions = { threads: options.threads, optimization: options.optimization, prepack: options.prepack, device: options.device };
+  const session: SessionOptions & { backend?: Backend } = {
+    threads: options.threads,
+    optimization: options.optimization,
+    prepack: options.prepack,
+    device: options.device,
+    backend: options.backend,
+  };
   return {
     schedulerConfig: readSchedulerConfig(dirs.scheduler),
     transformer: {

@@ -14,6 +14,7 @@ import { JobStore } from './job-store.js';
 import { registerNativeRoutes } from './routes/native.js';
 import { registerOpenAiRoutes } from './routes/openai.js';
 import { registerPageRoutes } from './routes/page.js';
+import { registerLocalPageRoutes } from './routes/local-page.js';
 import { runJob } from './run-job.js';
 import { DEFAULT_LIMITS, ServerLimits } from './schemas.js';
 import { ModelSpec, ServedModel, loadServedModel } from './served-model.js';
@@ -92,6 +93,7 @@ export async function startSanaServer(o: SanaServerOptions = {}): Promise<SanaSe
   });
   installAuth(app, o.apiKey);
   registerPageRoutes(app);
+  registerLocalPageRoutes(app);
   registerNativeRoutes(app, ctx);
   registerOpenAiRoutes(app, ctx);
 

@@ -1,0 +1,17 @@
+// `node:os` in the page: the few calls the library makes (thread count, a home folder for cache paths that the
+// page never writes to).
+
+export function availableParallelism(): number {
+  return globalThis.navigator?.hardwareConcurrency ?? 1;
+}
+export function cpus(): unknown[] {
+  return new Array(availableParallelism()).fill({});
+}
+export function homedir(): string {
+  return '/home';
+}
+export function tmpdir(): string {
+  return '/tmp';
+}
+export const EOL = '\n';
+export default { availableParallelism, cpus, homedir, tmpdir, EOL };
