@@ -17,7 +17,7 @@ import { PipelineResult } from '../pipeline/sana-pipeline.js';
 import { normaliseSeed } from '../random/torch-rng.js';
 import { UsageError } from './errors.js';
 import { createProgress, formatSeconds } from './progress.js';
-import { parseNumber, parsePositiveInt } from './arg-values.js';
+import { parseNumber, parsePositiveInt, parseThreads } from './arg-values.js';
 import { parseTilingFlags } from './tiling-flags.js';
 
 export const GENERATE_HELP = `Usage: sana generate "PROMPT" ["PROMPT" ...] [--model DIR|REPO_ID] [options]
@@ -195,7 +195,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
           ? null
           : parseNumber(values['intermediate-timesteps'], '--intermediate-timesteps'),
   };
-  const threads = values.threads === undefined ? undefined : parsePositiveInt(values.threads, '--threads');
+  const threads = parseThreads(values.threads);
   const textQuantization = values['text-quantization'] ?? 'none';
   if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
     throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);
