@@ -2,6 +2,7 @@
 
 import * as fs from 'node:fs';
 import { LIMITS, Limit, LimitError, MIN_SIZE, capThreads, checkBounded } from '../limits.js';
+import { parseLenientJson } from '../io/lenient-json.js';
 import { UsageError } from './errors.js';
 
 export function parseNumber(v: string, flag: string): number {
@@ -45,9 +46,10 @@ export function readJsonArg(file: string, flag: string): Record<string, unknown>
   if (!fs.existsSync(file)) throw new UsageError(`${flag}: ${file} does not exist`);
   let value: unknown;
   try {
-    value = JSON.parse(fs.readFileSync(file, 'utf8'));
+    // the same lenient reader as every config (Python's NaN / Infinity tokens; errors name the file, not its text)
+    value = parseLenientJson(fs.readFileSync(file, 'utf8'), file);
   } catch (e) {
-    throw new UsageError(`${flag}: ${file} is not valid JSON (${(e as Error).message})`);
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`${flag}: ${file} must hold a JSON object`);
   return value as Record<string, unknown>;
