@@ -90,7 +90,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   // the server's limits may not exceed the library's own (src/limits.ts)
   const bounded = (flag: 'max-size' | 'max-steps' | 'max-images', limit: Limit, min = 1) =>
     v[flag] === undefined ? undefined : parseBounded(v[flag], `--${flag}`, limit, min);
-  const maxSize = bounded('max-size', LIMITS.size, MIN_SIZE);
+  const limits = { maxSize: bounded('max-size', LIMITS.size, MIN_SIZE), maxSteps: bounded('max-steps', LIMITS.steps), maxImages: bounded('max-images', LIMITS.images) };
   const vaeTiles = parseTilingFlags(v['vae-tile-size'], v['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   const apiKey = v['api-key'] ?? (process.env.SANA_API_KEY || undefined);
 
@@ -105,7 +105,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     keepJobs: int('keep-jobs'),
     keepMinutes: int('keep-minutes'),
     outputDir: v['output-dir'],
-    limits: { maxSize, maxSteps: bounded('max-steps', LIMITS.steps), maxImages: bounded('max-images', LIMITS.images) },
+    limits,
     previewEvery: v['preview-every'] === undefined ? undefined : nonNegativeInt(v['preview-every'], '--preview-every'),
     bodyLimit: int('body-limit'),
     load: {
