@@ -11,7 +11,8 @@ import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
-import { parseDevice, resolveDevice } from '../src/runtime/device.js';
+import { parseDevice } from '../src/runtime/device.js';
+import { resolveDevice } from '../src/runtime/device-probe.js';
 import { assemblePipelineFolder, root } from './pipeline-folder.js';
 
 function arg(name: string, fallback: string): string {

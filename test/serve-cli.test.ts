@@ -16,7 +16,7 @@ test('sana serve refuses bad flags and a public address without a key', () => {
     [['--port', 'http'], /--port: expected an integer >= 0, got "http"/],
     [['--port', '70000'], /--port: expected 0\.\.65535/],
     [['--queue-size', '0'], /--queue-size: expected a positive integer/],
-    [['--max-size', '16'], /--max-size: expected at least 32/],
+    [['--max-size', '16'], /--max-size must be an integer >= 32, got 16/],
     [['--text-quantization', 'int3'], /--text-quantization: expected none, int8 or int4/],
     [['--model', '/nonexistent/model', '--port', '0'], /\/nonexistent\/model/],
   ];

@@ -2,7 +2,8 @@
 // message (no trace) when the device cannot run here.
 // ref: src/runtime/device.ts
 
-import { Device, DeviceError, parseDevice, resolveDevice } from '../runtime/device.js';
+import { Device, DeviceError, parseDevice } from '../runtime/device.js';
+import { resolveDevice } from '../runtime/device-probe.js';
 import { UsageError } from './errors.js';
 
 export const DEVICE_HELP = '--device D                 cpu (default), webgpu, cuda, or auto (a GPU when one works, else the CPU)';

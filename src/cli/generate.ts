@@ -17,7 +17,7 @@ import { PipelineResult } from '../pipeline/sana-pipeline.js';
 import { normaliseSeed } from '../random/torch-rng.js';
 import { UsageError } from './errors.js';
 import { createProgress, formatSeconds } from './progress.js';
-import { parseNumber, parsePositiveInt } from './arg-values.js';
+import { parseNumber, parsePositiveInt, parseThreads } from './arg-values.js';
 import { parseTilingFlags } from './tiling-flags.js';
 import { DEVICE_HELP, deviceFromFlag } from './device-flag.js';
 
@@ -30,7 +30,7 @@ Options:
                              (default: the bundled model, coloured shapes at 256 px)
   -o, --output FILE          output PNG (default sana-<seed>.png); several images get -<n> before .png
   --negative TEXT            negative prompt (default "")
-  --steps N                  denoising steps (default 20)
+  --steps N                  denoising steps (default 20; 1..1000, docs/limits.md)
   --guidance G               classifier-free guidance scale (default 4.5; <= 1 turns guidance off)
   --seed N                   seed of a torch CPU generator: same latents as diffusers with that seed on CPU
   --latents FILE             initial latents from a safetensors file (tensor "latents") instead of a seed
@@ -38,7 +38,7 @@ Options:
   --no-binning               generate at exactly W x H (multiples of 32) instead of the nearest aspect bin
   --sampler dpm|euler        Flow-DPM-Solver (default from the model) or Flow-Euler
   --flow-shift S             override the scheduler's flow_shift
-  --num-images N             images per prompt (default 1)
+  --num-images N             images per prompt (default 1; at most 64 images a call)
   --image FILE               image-to-image: start from this PNG, noised to the schedule cut by --strength
   --strength S               share of the schedule run on the start image, in (0, 1] (default 0.6; 1 with --mask)
   --mask FILE                inpainting: a PNG of the image's size, white = repaint, black = keep (needs --image)
@@ -54,14 +54,14 @@ Options:
   --max-timesteps T          SANA-Sprint: the first TrigFlow time (default 1.5708)
   --intermediate-timesteps T SANA-Sprint: the middle time of a 2-step schedule (default 1.3; "none": evenly
                              spaced times, the default for other step counts)
-  --max-sequence-length N    caption tokens kept (default 300)
+  --max-sequence-length N    caption tokens kept (default 300; 2..4096); longer prompts are truncated with a warning
   --text-quantization Q      text encoder linear layers: none (default), int8 or int4 (weight-only; cached
                              next to the weights after the first load)
   --vae-tiling               decode in 512 px tiles every 448 px, blended as diffusers does (bounded memory
                              for large images)
   --vae-tile-size N          decode in N x N px tiles instead (a multiple of 32; implies --vae-tiling)
   --vae-tile-stride S        distance between tiles in px (default: 7/8 of the tile size)
-  --threads N                CPU threads (default: all cores)
+  --threads N                CPU threads (default: all cores; more are capped at the core count, with a notice)
   ${DEVICE_HELP}
   --quiet                    no progress output
   --json                     print a machine-readable record on stdout
@@ -198,7 +198,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
           ? null
           : parseNumber(values['intermediate-timesteps'], '--intermediate-timesteps'),
   };
-  const threads = values.threads === undefined ? undefined : parsePositiveInt(values.threads, '--threads');
+  const threads = parseThreads(values.threads);
   const textQuantization = values['text-quantization'] ?? 'none';
   if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
     throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);

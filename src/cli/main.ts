@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 import { DOCTOR_HELP, doctorCommand } from './doctor.js';
+import { readJsonFile } from '../io/config.js';
 import { EXIT_BAD_INPUT } from './errors.js';
 import { GENERATE_HELP, generateCommand } from './generate.js';
 import { MAKE_SHAPES_HELP, makeShapesCommand } from './make-shapes.js';
@@ -50,8 +51,8 @@ const COMMANDS: Record<string, Command> = {
 
 function version(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const pkg = JSON.parse(fs.readFileSync(path.resolve(here, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
+  const pkg = readJsonFile(path.resolve(here, '..', '..', '..', 'package.json')) as { version?: unknown };
+  return String(pkg.version);
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,8 @@
 
 import { parseArgs } from 'node:util';
 import { writeShapesDataset } from '../train/shapes/dataset.js';
-import { parseNumber, parsePositiveInt } from './arg-values.js';
+import { parseNumber, parsePositiveInt, parseBounded, parseImageSize } from './arg-values.js';
+import { LIMITS } from '../limits.js';
 import { UsageError } from './errors.js';
 
 export const MAKE_SHAPES_HELP = `Usage: sana make-shapes --out DIR --count N [--seed S] [--size PX] [--split train|validation]
@@ -25,9 +26,9 @@ export async function makeShapesCommand(argv: string[]): Promise<void> {
   const split = v.split ?? 'train';
   if (split !== 'train' && split !== 'validation') throw new UsageError(`--split: expected train or validation, got "${split}"`);
   const r = writeShapesDataset(v.out, {
-    count: parsePositiveInt(v.count ?? '1000', '--count'),
+    count: parseBounded(v.count ?? '1000', '--count', LIMITS.datasetImages),
     seed: Math.round(parseNumber(v.seed ?? '0', '--seed')),
-    size: parsePositiveInt(v.size ?? '256', '--size'),
+    size: parseImageSize(v.size ?? '256', '--size'),
     split,
   });
   process.stderr.write(`wrote ${r.count} images and captions.jsonl to ${r.dir}\n`);

@@ -11,7 +11,7 @@ import { DcaeLoadOptions } from '../models/dcae/model.js';
 import { UsageError } from './errors.js';
 import { parseTilingFlags } from './tiling-flags.js';
 import { DEVICE_HELP, deviceFromFlag } from './device-flag.js';
-import { parsePositiveInt } from './arg-values.js';
+import { parsePositiveInt, parseThreads } from './arg-values.js';
 
 export const RUN_HELP = `Usage: sana run <component> --component DIR --inputs IN.safetensors --output OUT.safetensors [options]
 
@@ -65,7 +65,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   const dir = requireOption(values.component, '--component DIR');
   const inputsFile = requireOption(values.inputs, '--inputs IN.safetensors');
   const outputFile = requireOption(values.output, '--output OUT.safetensors');
-  const threads = values.threads === undefined ? undefined : parsePositiveInt(values.threads, '--threads');
+  const threads = parseThreads(values.threads);
   const tiling = parseTilingFlags(values.tile, values['tile-stride'], '--tile', '--tile-stride');
   if (tiling && name !== 'vae-encode' && name !== 'vae-decode') throw new UsageError(`--tile applies to vae-encode and vae-decode, not ${name}`);
 

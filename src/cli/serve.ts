@@ -5,7 +5,8 @@ import { parseLoraArg } from '../nn/lora.js';
 import { startSanaServer } from '../server/server.js';
 import { parseModelSpec } from '../server/served-model.js';
 import { DEFAULT_LIMITS } from '../server/schemas.js';
-import { parsePositiveInt } from './arg-values.js';
+import { parseBounded, parsePositiveInt, parseThreads } from './arg-values.js';
+import { LIMITS, Limit, MIN_SIZE } from '../limits.js';
 import { UsageError } from './errors.js';
 import { parseTilingFlags } from './tiling-flags.js';
 import { DEVICE_HELP, deviceFromFlag } from './device-flag.js';
@@ -89,8 +90,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
   if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
     throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);
   }
-  const maxSize = int('max-size');
-  if (maxSize !== undefined && maxSize < 32) throw new UsageError(`--max-size: expected at least 32, got ${maxSize}`);
+  // the server's limits may not exceed the library's own (src/limits.ts)
+  const bounded = (flag: 'max-size' | 'max-steps' | 'max-images', limit: Limit, min = 1) =>
+    v[flag] === undefined ? undefined : parseBounded(v[flag], `--${flag}`, limit, min);
+  const limits = { maxSize: bounded('max-size', LIMITS.size, MIN_SIZE), maxSteps: bounded('max-steps', LIMITS.steps), maxImages: bounded('max-images', LIMITS.images) };
   const vaeTiles = parseTilingFlags(v['vae-tile-size'], v['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   const apiKey = v['api-key'] ?? (process.env.SANA_API_KEY || undefined);
 
@@ -106,11 +109,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
     keepJobs: int('keep-jobs'),
     keepMinutes: int('keep-minutes'),
     outputDir: v['output-dir'],
-    limits: { maxSize, maxSteps: int('max-steps'), maxImages: int('max-images') },
+    limits,
     previewEvery: v['preview-every'] === undefined ? undefined : nonNegativeInt(v['preview-every'], '--preview-every'),
     bodyLimit: int('body-limit'),
     load: {
-      threads: int('threads'),
+      threads: parseThreads(v.threads),
       device,
       textQuantization,
       vaeTiling: vaeTiles ?? (v['vae-tiling'] ? true : undefined),

@@ -2,7 +2,8 @@
 
 import { parseArgs } from 'node:util';
 import { trainVae } from '../train/vae-trainer.js';
-import { parseNumber, parsePositiveInt, readJsonArg } from './arg-values.js';
+import { parseNumber, parsePositiveInt, readJsonArg, parseThreads, parseBounded, parseImageSize } from './arg-values.js';
+import { LIMITS } from '../limits.js';
 import { UsageError } from './errors.js';
 import { formatSeconds } from './progress.js';
 import { createTrainProgress } from './train-progress.js';
@@ -80,10 +81,10 @@ export async function trainVaeCommand(argv: string[]): Promise<void> {
     config,
     init: v.init,
     resume: Boolean(v.resume),
-    steps: parsePositiveInt(v.steps ?? '2000', '--steps'),
-    batch: parsePositiveInt(v.batch ?? '8', '--batch'),
-    crop: parsePositiveInt(v.crop ?? '128', '--crop'),
-    imageSize: parsePositiveInt(v['image-size'] ?? '256', '--image-size'),
+    steps: parseBounded(v.steps ?? '2000', '--steps', LIMITS.trainSteps),
+    batch: parseBounded(v.batch ?? '8', '--batch', LIMITS.trainBatch),
+    crop: parseImageSize(v.crop ?? '128', '--crop'),
+    imageSize: parseImageSize(v['image-size'] ?? '256', '--image-size'),
     lr: parseNumber(v.lr ?? '1e-3', '--lr'),
     warmupSteps: Math.max(0, Math.round(parseNumber(v.warmup ?? '100', '--warmup'))),
     decay: schedule,
@@ -91,8 +92,8 @@ export async function trainVaeCommand(argv: string[]): Promise<void> {
     maxGradNorm: maxNorm > 0 ? maxNorm : null,
     seed: Math.round(parseNumber(v.seed ?? '0', '--seed')),
     checkpointEvery: parsePositiveInt(v['checkpoint-every'] ?? '500', '--checkpoint-every'),
-    validationImages: parsePositiveInt(v.validation ?? '16', '--validation'),
-    threads: v.threads ? parsePositiveInt(v.threads, '--threads') : undefined,
+    validationImages: parseBounded(v.validation ?? '16', '--validation', LIMITS.datasetImages),
+    threads: parseThreads(v.threads),
     progress,
   });
   progress.done();

@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { trainDefaultModel } from '../train/default-model/recipe.js';
 import { DEFAULT_LORA_TARGETS } from '../nn/lora-trainable.js';
 import { LORA_WEIGHTS_FILE, trainTransformer } from '../train/transformer-trainer.js';
-import { parseNumber, parsePositiveInt, readJsonArg } from './arg-values.js';
+import { parseNumber, parsePositiveInt, readJsonArg, parseThreads, parseBounded, parseImageSize } from './arg-values.js';
+import { LIMITS } from '../limits.js';
 import { UsageError } from './errors.js';
 import { formatSeconds } from './progress.js';
 import { createTrainProgress } from './train-progress.js';
@@ -114,8 +115,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
     transformerConfig: v['transformer-config'] ? readJsonArg(v['transformer-config'], '--transformer-config') : undefined,
     resume: Boolean(v.resume),
     lora,
-    steps: parsePositiveInt(v.steps ?? '2000', '--steps'),
-    batch: parsePositiveInt(v.batch ?? '32', '--batch'),
+    steps: parseBounded(v.steps ?? '2000', '--steps', LIMITS.trainSteps),
+    batch: parseBounded(v.batch ?? '32', '--batch', LIMITS.trainBatch),
     lr: parseNumber(v.lr ?? '5e-4', '--lr'),
     warmupSteps: Math.max(0, Math.round(parseNumber(v.warmup ?? '200', '--warmup'))),
     decay: schedule,
@@ -126,13 +127,13 @@ export async function trainCommand(argv: string[]): Promise<void> {
     logitMean: 0,
     logitStd: 1,
     flowShift: v['flow-shift'] ? parseNumber(v['flow-shift'], '--flow-shift') : undefined,
-    imageSize: parsePositiveInt(v['image-size'] ?? '256', '--image-size'),
+    imageSize: parseImageSize(v['image-size'] ?? '256', '--image-size'),
     maxSequenceLength: 300,
     seed: Math.round(parseNumber(v.seed ?? '0', '--seed')),
     checkpointEvery: parsePositiveInt(v['checkpoint-every'] ?? '500', '--checkpoint-every'),
     validationPrompts: v['validation-prompt'] ?? [],
     validationSteps: 20,
-    threads: v.threads ? parsePositiveInt(v.threads, '--threads') : undefined,
+    threads: parseThreads(v.threads),
     progress,
   });
   progress.done();
@@ -167,7 +168,7 @@ export async function trainDefaultCommand(argv: string[]): Promise<void> {
   await trainDefaultModel({
     work: v.work ?? '.train-cache',
     out,
-    threads: v.threads ? parsePositiveInt(v.threads, '--threads') : undefined,
+    threads: parseThreads(v.threads),
     quick: Boolean(v.quick),
     progress,
   });

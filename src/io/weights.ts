@@ -2,6 +2,7 @@
 // by a `*.safetensors.index.json`. Only headers are read here; bytes are read lazily or bound by ONNX Runtime.
 
 import * as fs from 'node:fs';
+import { parseLenientJson } from './lenient-json.js';
 import * as path from 'node:path';
 import { HostTensor } from './host-tensor.js';
 import { containedFile, containedPath } from './contained-path.js';
@@ -90,7 +91,8 @@ function readIndex(indexPath: string): Record<string, unknown> {
   try {
     const size = fs.statSync(indexPath).size;
     if (size > MAX_INDEX_BYTES) throw new Error(`${size} bytes, more than the ${MAX_INDEX_BYTES} a shard index may have`);
-    value = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
+    // the lenient reader every JSON file of a model goes through (the path is named once, below)
+    value = parseLenientJson(fs.readFileSync(indexPath, 'utf8'), 'shard index');
   } catch (e) {
     throw new WeightsError(`${indexPath}: cannot read shard index: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }

@@ -6,6 +6,8 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostTensor } from '../io/host-tensor.js';
+import { WeightStore, findWeights } from '../io/weights.js';
+import { checkLayerCount } from '../nn/layer-count.js';
 import { readDcaeConfig } from '../models/dcae/config.js';
 import { Dcae, DcaeLoadOptions } from '../models/dcae/model.js';
 import { readGemma2Config } from '../models/gemma2/config.js';
@@ -51,6 +53,7 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
   const folder = resolvePipelineFolder(model);
   const dirs = folder.components;
   const transformerConfig = readSanaTransformerConfig(dirs.transformer);
+  checkTransformerLayersEarly(dirs.transformer, transformerConfig.numLayers, options.variant);
   const vaeConfig = readDcaeConfig(path.join(dirs.vae, 'config.json'));
   const textDir = dirs.text_encoder;
   const tokenizerDir = dirs.tokenizer;
@@ -129,6 +132,21 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
       };
     },
   };
+}
+
+/**
+ * The transformer loads after the text encoder has run (seconds to minutes for Gemma-2-2B), so a config whose
+ * num_layers the checkpoint does not have is checked here, from the weights' header alone, before any work. A
+ * weights file that cannot be found or read is left to the load, which says so in its own words.
+ */
+function checkTransformerLayersEarly(dir: string, numLayers: number, variant?: string): void {
+  let store: WeightStore;
+  try {
+    store = WeightStore.open(findWeights(dir, ['diffusion_pytorch_model'], variant));
+  } catch {
+    return;
+  }
+  checkLayerCount(store, 'transformer_blocks', numLayers, path.join(dir, 'config.json'), 'num_layers');
 }
 
 /**

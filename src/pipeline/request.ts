@@ -4,6 +4,7 @@
 import { HostTensor } from '../io/host-tensor.js';
 import { SamplerKind } from '../schedulers/scheduler-config.js';
 import { TorchSeed, normaliseSeed } from '../random/torch-rng.js';
+import { LIMITS, LimitError, MIN_SEQUENCE_LENGTH, MIN_SIZE, checkBounded, checkImageMemory, checkPromptLength } from '../limits.js';
 
 export interface GenerateRequest {
   prompts: readonly string[];
@@ -74,8 +75,8 @@ export interface ResolvedRequest {
   controlScale?: number;
 }
 
-export const MIN_SIZE = 32;
-export const MAX_SIZE = 8192;
+export { MIN_SIZE };
+export const MAX_SIZE = LIMITS.size.max;
 
 export class RequestError extends Error {
   constructor(message: string) {
@@ -84,9 +85,18 @@ export class RequestError extends Error {
   }
 }
 
-function positiveInt(v: number, what: string): number {
-  if (!Number.isSafeInteger(v) || v < 1) throw new RequestError(`${what} must be a positive integer, got ${v}`);
-  return v;
+/** A count within its limit (src/limits.ts), as a RequestError naming the field. */
+function bounded(v: number, what: string, limit: (typeof LIMITS)[keyof typeof LIMITS], min = 1): number {
+  return asRequestError(() => checkBounded(what, v, limit, min));
+}
+
+function asRequestError<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof LimitError) throw new RequestError(e.message);
+    throw e;
+  }
 }
 
 export function randomSeed(): number {
@@ -98,6 +108,10 @@ export function resolveRequest(req: GenerateRequest, defaultSize: number, defaul
   checkRequestTypes(req);
   if (!req.prompts.length) throw new RequestError('give at least one prompt');
   for (const p of req.prompts) if (typeof p !== 'string') throw new RequestError('prompts must be strings');
+  // every size before any work: the prompt lengths first, so a huge prompt is never tokenized
+  bounded(req.prompts.length, 'the number of prompts', LIMITS.prompts);
+  req.prompts.forEach((p, i) => asRequestError(() => checkPromptLength(req.prompts.length > 1 ? `prompt ${i}` : 'the prompt', p)));
+  if (req.negativePrompt !== undefined) asRequestError(() => checkPromptLength('the negative prompt', req.negativePrompt!));
   const binning = req.binning ?? true;
   const width = req.width ?? defaultSize;
   const height = req.height ?? defaultSize;
@@ -109,11 +123,18 @@ export function resolveRequest(req: GenerateRequest, defaultSize: number, defaul
       throw new RequestError(`${name} must be a multiple of 32 when resolution binning is off, got ${v}`);
     }
   }
-  const steps = positiveInt(req.steps ?? defaults.steps, 'steps');
+  const steps = bounded(req.steps ?? defaults.steps, 'steps', LIMITS.steps);
   const guidanceScale = req.guidanceScale ?? 4.5;
   if (!Number.isFinite(guidanceScale) || guidanceScale < 0) throw new RequestError(`guidance must be a number >= 0, got ${guidanceScale}`);
-  const numImagesPerPrompt = positiveInt(req.numImagesPerPrompt ?? 1, 'number of images per prompt');
-  const maxSequenceLength = positiveInt(req.maxSequenceLength ?? 300, 'max sequence length');
+  const numImagesPerPrompt = bounded(req.numImagesPerPrompt ?? 1, 'number of images per prompt', LIMITS.imagesPerPrompt);
+  const images = req.prompts.length * numImagesPerPrompt;
+  if (images > LIMITS.images.max) {
+    throw new RequestError(
+      `${req.prompts.length} prompts x ${numImagesPerPrompt} images per prompt = ${images} images; at most ${LIMITS.images.max} are made in one call (${LIMITS.images.why})`,
+    );
+  }
+  asRequestError(() => checkImageMemory(images, width, height));
+  const maxSequenceLength = bounded(req.maxSequenceLength ?? 300, 'max sequence length', LIMITS.maxSequenceLength, MIN_SEQUENCE_LENGTH);
   if (req.flowShift !== undefined && !(req.flowShift > 0)) throw new RequestError(`flow shift must be > 0, got ${req.flowShift}`);
   checkStartImage(req);
   const pagScale = req.pagScale ?? 0;

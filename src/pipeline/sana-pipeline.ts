@@ -14,6 +14,7 @@ import { ControlNet, Denoiser, EncodedPrompts, ImageEncoder, LatentDecoder, Prom
 import { GenerateRequest, RequestError, ResolvedRequest, resolveRequest } from './request.js';
 import { atSize, binResolution, resizeAndCrop } from './resolution.js';
 import { denormalize } from './postprocess.js';
+import { checkFinite, flatImageWarnings } from './output-checks.js';
 import { reportWhileRunning } from './progress-events.js';
 import { FlowSampling, Sampling, ScmSampling } from './sampling.js';
 
@@ -142,6 +143,9 @@ export class SanaPipeline {
       warnings.push(w);
       yield { type: 'warning', message: w };
     }
+    const source = given ? 'the given' : "the text encoder's";
+    checkFinite(encoded.promptEmbeds.data, `${source} prompt embeddings`, encoded.promptEmbeds.shape);
+    if (guidance.needsNegative) checkFinite(encoded.negativeEmbeds!.data, `${source} negative prompt embeddings`, encoded.negativeEmbeds!.shape);
     const perImage = (e: HostTensor<'float32'>, m: HostTensor<'int64'>) => ({
       embeds: repeatRows(e, request.numImagesPerPrompt),
       mask: repeatRows(m, request.numImagesPerPrompt),
@@ -182,15 +186,17 @@ export class SanaPipeline {
         const extras = guidance.extras(n);
         if (controlnet && control) {
           extras.blockResiduals = await controlnet.residuals(batch, timestep, control, request.controlScale!, controlCaption!);
+          extras.blockResiduals.forEach((r, k) => checkFinite(r.data, `the ControlNet residual ${k} at step ${i + 1}`, r.shape));
         }
         const raw = await denoiser.predict(batch, timestep, caption, extras);
+        checkFinite(raw.data, `the transformer output at step ${i + 1}`, raw.shape);
         const output = guidance.combine(raw, sampling.timeAt(i));
-        assertFinite(output.data, `the transformer output at step ${i + 1}`);
+        checkFinite(output.data, `the guided velocity at step ${i + 1}`, output.shape);
         const stepped = sampling.step(output.data, latents.data, i);
         let next = stepped.next;
         // Inpainting: the kept region follows the start image, noised to the time the step arrived at.
         if (start?.keep) next = blend(next, sampling.noised(start.clean, start.noise, i + 1), start.keep);
-        assertFinite(next, `the latents after step ${i + 1}`);
+        checkFinite(next, `the sampler's latents after step ${i + 1}`, latentShape);
         latents = HostTensor.float32(latentShape, next);
         denoised = stepped.denoised;
         stepSeconds.push(now() - ts);
@@ -231,9 +237,15 @@ export class SanaPipeline {
     } finally {
       await this.done('decoder');
     }
+    // before the [0, 1] clamp, which would turn NaN into black and Infinity into white
+    checkFinite(decoded.data, 'the VAE decoder output', decoded.shape);
     if (request.binning) decoded = resizeAndCrop(decoded, request.height, request.width);
     let images = denormalize(decoded);
     if (request.mask && request.image) images = pasteKeptPixels(images, request.image, request.mask);
+    for (const w of flatImageWarnings(images)) {
+      warnings.push(w);
+      yield { type: 'warning', message: w };
+    }
     const decodeSeconds = now() - td;
     return {
       images,
@@ -310,6 +322,7 @@ export class SanaPipeline {
     } finally {
       await this.done('imageEncoder');
     }
+    checkFinite(latent.data, 'the VAE encoder output', latent.shape);
     const scale = Math.fround(this.components.vae.scalingFactor);
     return latent.data.map((v) => Math.fround(v * scale));
   }
@@ -437,12 +450,6 @@ function checkLatents(latents: HostTensor<'float32'>, expected: number[]): HostT
   if (latents.shape.length !== 4 || latents.shape.some((d, i) => d !== expected[i])) {
     throw new RequestError(`latents have shape [${latents.shape.join(', ')}]; this request needs [${expected.join(', ')}]`);
   }
-  assertFinite(latents.data, 'the given latents');
+  checkFinite(latents.data, 'the given latents', latents.shape);
   return latents;
-}
-
-function assertFinite(data: Float32Array, what: string): void {
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i])) throw new Error(`${what} contain ${data[i]} (element ${i}); stopping`);
-  }
 }

@@ -1,15 +1,22 @@
 // onnxruntime-node (native CPU execution, MLAS kernels).
 
-import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { HostTensor } from '../io/host-tensor.js';
+import { capThreads, coreCount } from '../limits.js';
 import { Backend, CompiledModel, ModelSession, SessionOptions } from './backend.js';
 import { OrtTensorCtor, fromOrt, toOrt } from './convert.js';
 import { executionProviders, sessionDevice } from './device.js';
 import { cachedBackend } from './session-cache.js';
 
+// ONNX Runtime's POSIX telemetry matches regular expressions against the process command line with libstdc++'s
+// recursive std::regex when the first environment is created: a command line of ~50 kB (a long prompt given as an
+// argument) overflows the native stack there and the process dies with SIGSEGV before any model runs. Turning the
+// telemetry off (read by ORT at that moment, which is the first session, after this module is evaluated) removes
+// the code path. A value the user set is kept.
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 export function defaultThreads(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return coreCount();
 }
 
 export function ortSessionOptions(options: SessionOptions, externalDataFolder?: string): Record<string, unknown> {
@@ -20,7 +27,8 @@ export function ortSessionOptions(options: SessionOptions, externalDataFolder?: 
   if (options.noConstantFolding) extra.optimization = { disable_specified_optimizers: 'ConstantFolding' };
   return {
     executionProviders: executionProviders(options.device),
-    intraOpNumThreads: options.threads ?? defaultThreads(),
+    // more threads than cores only contend; the CLI says so when it caps a flag (src/limits.ts)
+    intraOpNumThreads: capThreads(options.threads, 'option threads').threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: options.optimization ?? 'all',

@@ -3,6 +3,7 @@
 // image count is a 400 that names the field. ref: docs/server.md
 
 import { Static, Type } from '@sinclair/typebox';
+import { LIMITS, Limit, MIN_SEQUENCE_LENGTH, MIN_SIZE } from '../limits.js';
 
 export interface ServerLimits {
   /** Largest width or height. */
@@ -17,6 +18,30 @@ export interface ServerLimits {
 }
 
 export const DEFAULT_LIMITS: ServerLimits = { maxSize: 2048, maxSteps: 100, maxImages: 4, maxPromptLength: 4000, maxPrompts: 4 };
+
+/** The hard limit (src/limits.ts) above which no server option may go: what the library itself accepts. */
+const HARD: Record<keyof ServerLimits, [Limit, number]> = {
+  maxSize: [LIMITS.size, MIN_SIZE],
+  maxSteps: [LIMITS.steps, 1],
+  maxImages: [LIMITS.images, 1],
+  maxPromptLength: [LIMITS.promptChars, 1],
+  maxPrompts: [LIMITS.prompts, 1],
+};
+
+/** The server's limits: its options over the defaults, each an integer within the library's own limit. */
+export function resolveServerLimits(given: Partial<ServerLimits> = {}): ServerLimits {
+  const out = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(HARD) as (keyof ServerLimits)[]) {
+    const v = given[key];
+    if (v === undefined) continue; // an option not given keeps its default (a spread would copy the undefined)
+    const [limit, min] = HARD[key];
+    if (!Number.isSafeInteger(v) || v < min || v > limit.max) {
+      throw new Error(`server limit ${key} must be an integer from ${min} to ${limit.max} (${limit.why}), got ${v}`);
+    }
+    out[key] = v;
+  }
+  return out;
+}
 
 /** Seeds up to 2^64 - 1: JSON numbers lose precision above 2^53, so a decimal string is accepted too. */
 const seedSchema = Type.Union([Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), Type.String({ pattern: '^[0-9]{1,20}$' })]);
@@ -41,7 +66,7 @@ export function generateBodySchema(l: ServerLimits) {
       sampler: Type.Optional(Type.Union([Type.Literal('dpm'), Type.Literal('euler')])),
       flowShift: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
       numImages: Type.Optional(Type.Integer({ minimum: 1, maximum: l.maxImages })),
-      maxSequenceLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096 })),
+      maxSequenceLength: Type.Optional(Type.Integer({ minimum: MIN_SEQUENCE_LENGTH, maximum: LIMITS.maxSequenceLength.max })),
       preview: Type.Optional(Type.Boolean()),
       // image-to-image, inpainting, ControlNet: PNG files as base64 (or data: URLs)
       image: Type.Optional(pngSchema),

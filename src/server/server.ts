@@ -16,7 +16,7 @@ import { registerOpenAiRoutes } from './routes/openai.js';
 import { registerPageRoutes } from './routes/page.js';
 import { registerLocalPageRoutes } from './routes/local-page.js';
 import { runJob } from './run-job.js';
-import { DEFAULT_LIMITS, ServerLimits } from './schemas.js';
+import { ServerLimits, resolveServerLimits } from './schemas.js';
 import { ModelSpec, ServedModel, loadServedModel } from './served-model.js';
 
 export interface SanaServerOptions {
@@ -59,7 +59,7 @@ export const DEFAULT_BODY_LIMIT = 16 * 2 ** 20;
 export async function startSanaServer(o: SanaServerOptions = {}): Promise<SanaServer> {
   const host = o.host ?? '127.0.0.1';
   checkExposure(host, o.apiKey);
-  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...o.limits };
+  const limits: ServerLimits = resolveServerLimits(o.limits);
   const previewEvery = o.previewEvery ?? 5;
   if (o.outputDir) fs.mkdirSync(o.outputDir, { recursive: true });
 

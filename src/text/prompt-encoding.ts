@@ -13,6 +13,7 @@
 // the POSITIVE prompt's mask on the null embedding (negative_prompt_attention_mask = prompt_attention_mask).
 
 import { HostTensor } from '../io/host-tensor.js';
+import { LIMITS, MIN_SEQUENCE_LENGTH, checkBounded, checkPromptLength } from '../limits.js';
 import { PromptDialect, complexHumanInstruction } from './complex-human-instruction.js';
 import { GemmaTokenizer, TokenizedBatch } from './tokenizer.js';
 
@@ -93,15 +94,23 @@ export function preparePrompts(prompts: string | readonly string[], options: Enc
     throw new Error(`encodePrompts: option dialect must be 'diffusers' or 'nvlabs' (got ${JSON.stringify(dialect)})`);
   }
   const maxSequenceLength = options.maxSequenceLength ?? 300;
-  if (!Number.isInteger(maxSequenceLength) || maxSequenceLength < 2) {
-    throw new Error(`encodePrompts: option maxSequenceLength must be an integer >= 2 (got ${maxSequenceLength})`);
-  }
+  checkBounded('encodePrompts: option maxSequenceLength', maxSequenceLength, LIMITS.maxSequenceLength, MIN_SEQUENCE_LENGTH);
   const negatives = asList(options.negative ?? '', list.length, 'option negative');
+  // Bounded before tokenizing: text past the window is tokenized only to count it, so its length is the cost.
+  checkBounded('encodePrompts: the number of prompts', list.length, LIMITS.prompts);
+  list.forEach((p, i) => checkPromptLength(`encodePrompts: prompt ${i}`, typeof p === 'string' ? p : ''));
+  negatives.forEach((p, i) => checkPromptLength(`encodePrompts: negative prompt ${i}`, typeof p === 'string' ? p : ''));
   const lines = options.instruction ?? undefined;
+  if (lines !== undefined && (!Array.isArray(lines) || !lines.every((l) => typeof l === 'string'))) {
+    throw new Error('encodePrompts: option instruction must be a list of strings');
+  }
   const instruction = lines && lines.length === 0 ? '' : complexHumanInstruction(lines ?? dialect);
+  checkPromptLength('encodePrompts: option instruction', instruction);
   const texts = list.map((p) => instruction + preprocessPrompt(p, dialect));
 
   const instructionIds = instruction ? tokenizer.encode(instruction).length : 0;
+  // The instruction sets the text encoder's length (L_all = its ids + max_sequence_length - 2): bounded as well.
+  checkBounded('encodePrompts: the instruction (tokens)', instructionIds, LIMITS.instructionTokens, 0);
   const lengthAll = instruction ? instructionIds + maxSequenceLength - 2 : maxSequenceLength;
   const prompt = tokenizer.encodeBatch(texts, { maxLength: lengthAll });
   const selectIndex = instruction

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { HostTensor } from '../io/host-tensor.js';
 import { WeightStore, findWeights } from '../io/weights.js';
 import { readDcaeConfig } from '../models/dcae/config.js';
+import { readJsonFile } from '../io/config.js';
 import { parseSanaTransformerConfig, readSanaTransformerConfig } from '../models/sana/config.js';
 import { LoraTrainingSpec, TrainableLora } from '../nn/lora-trainable.js';
 import { writeSafetensors } from '../io/safetensors.js';
@@ -128,7 +129,8 @@ export async function trainTransformer(o: TransformerTrainOptions): Promise<Tran
     componentDir = base.components.transformer;
   }
   const config = readSanaTransformerConfig(componentDir);
-  const rawConfig = JSON.parse(fs.readFileSync(path.join(componentDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  // the checked reader (contained in its folder, bounded size, errors naming the file and key), as every config
+  const rawConfig = readJsonFile(path.join(componentDir, 'config.json'));
   if (config.inChannels !== vae.latentChannels) throw new Error(`transformer in_channels ${config.inChannels} differs from the VAE's latent_channels ${vae.latentChannels}`);
 
   const cache = await loadOrBuildEmbeddingCache(

@@ -12,7 +12,7 @@ import { writeImageGrid } from './image-grid.js';
 import { reconstruct } from './reconstruction.js';
 import { WeightStore, findWeights } from '../io/weights.js';
 import { parseDcaeConfig, readDcaeConfig } from '../models/dcae/config.js';
-import { ConfigReader } from '../io/config.js';
+import { ConfigReader, readJsonFile } from '../io/config.js';
 import { Dcae } from '../models/dcae/model.js';
 import { loadTrainingImage, readCaptionFolder } from './caption-folder.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -91,7 +91,8 @@ export async function trainVae(o: VaeTrainOptions): Promise<VaeTrainResult> {
     writeDiffusersComponent(componentDir, o.config, initializeDcae(config, o.seed));
   }
   const config = readDcaeConfig(path.join(componentDir, 'config.json'));
-  const rawConfig = JSON.parse(fs.readFileSync(path.join(componentDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  // the checked reader (contained in its folder, bounded size, errors naming the file and key), as every config
+  const rawConfig = readJsonFile(path.join(componentDir, 'config.json'));
   if (o.crop % config.spatialCompressionRatio || o.imageSize % config.spatialCompressionRatio) {
     throw new Error(`--crop ${o.crop} and --image-size ${o.imageSize} must be multiples of the compression ratio ${config.spatialCompressionRatio}`);
   }

@@ -9,6 +9,7 @@
 import * as path from 'node:path';
 import { Graph } from '../../graph/graph.js';
 import { HostTensor } from '../../io/host-tensor.js';
+import { checkLayerCount } from '../../nn/layer-count.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
 import { GeneratedWeightSink, ModelWeights, WeightQuantization, denseWeights, inMemorySink, quantizedWeights, widenedWeights } from '../../nn/model-weights.js';
 import { defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.js';
@@ -113,6 +114,7 @@ export interface Gemma2Build {
 export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = {}): Gemma2Build {
   const config = readGemma2Config(path.join(dir, 'config.json'));
   const store = WeightStore.open(findWeights(dir, ['model'], options.variant));
+  checkLayerCount(store, 'layers', config.numHiddenLayers, config.file, 'num_hidden_layers'); // before building them
   const quantization = options.quantization ?? 'none';
   if (quantization !== 'none' && quantization !== 'int8' && quantization !== 'int4') {
     throw new Error(`loadGemma2: option quantization must be 'none', 'int8' or 'int4' (got ${JSON.stringify(quantization)})`);

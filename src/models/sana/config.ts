@@ -35,6 +35,8 @@ export interface SanaTransformerConfig {
   readonly timestepScale: number;
   /** Every key of the file, unknown ones included. */
   readonly raw: Readonly<Record<string, unknown>>;
+  /** Where the config came from (errors name it). */
+  readonly file?: string;
 }
 
 /** Derived sizes used by the graph code. */
@@ -107,6 +109,7 @@ export function parseSanaTransformerConfig(raw: Record<string, unknown>, file: s
     qkNorm: qkNormRaw as SanaQkNorm | undefined,
     timestepScale: positiveNumber('timestep_scale', 1),
     raw,
+    file,
   };
   // Relations diffusers relies on (its module shapes would not fit otherwise).
   if (crossAttentionDim !== inner) {

@@ -8,6 +8,7 @@ import { Graph, Tensor } from '../../graph/graph.js';
 import { add, mul, sub } from '../../graph/ops/elementwise.js';
 import { cast, dimOf, mulDims, reshape, transpose, unsqueeze } from '../../graph/ops/shape-ops.js';
 import { LoraSet } from '../../nn/lora.js';
+import { checkLayerCount } from '../../nn/layer-count.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { WeightStore } from '../../io/weights.js';
 import { CrossKeyValue, crossKeyValue } from './attention.js';
@@ -57,6 +58,7 @@ export interface CaptionSide {
 /** caption [B, T, Cc] and mask [B, T] int64 -> the mask bias and per-block cross-attention keys and values. */
 export function captionSide(w: WeightBinder, config: SanaTransformerConfig, caption: Tensor, mask: Tensor): CaptionSide {
   const g = w.graph;
+  checkLayerCount(w.store, 'transformer_blocks', config.numLayers, config.file ?? 'the transformer config', 'num_layers');
   // (1 - m) * -10000, broadcast over heads and queries
   const bias = mul(sub(1, cast(mask, 'float32')), -10000);
   const maskBias = unsqueeze(bias, [1, 2]); // [B, 1, 1, T]
@@ -110,6 +112,8 @@ export function denoiseSide(
   inputs: DenoiseInputs,
   debug: (t: Tensor, name: string) => void = () => {},
 ): Tensor {
+  // before any block is built: a config with more blocks than the weights would build them all first
+  checkLayerCount(w.store, 'transformer_blocks', config.numLayers, config.file ?? 'the transformer config', 'num_layers');
   const { inner, outTokenChannels } = sanaDims(config);
   const { latent } = inputs;
   const patches = patchEmbed(w, config, latent);

@@ -15,6 +15,7 @@ import { readCaptionFolder, loadTrainingImage } from '../caption-folder.js';
 import { TrainProgress } from '../progress.js';
 import { initializeSanaTransformer, writeDiffusersComponent } from '../initialize.js';
 import { parseSanaTransformerConfig } from '../../models/sana/config.js';
+import { readJsonFile } from '../../io/config.js';
 import { writeShapesDataset } from '../shapes/dataset.js';
 import { evaluationPrompts } from '../shapes/evaluation.js';
 import { writeSeededGemma2, writeShapesTokenizer } from '../text-encoder/tiny-gemma.js';
@@ -120,7 +121,7 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.cpSync(vaeDir, path.join(tmp, 'vae'), { recursive: true });
     const vaeConfigFile = path.join(tmp, 'vae', 'config.json');
-    const vaeConfig = JSON.parse(fs.readFileSync(vaeConfigFile, 'utf8')) as Record<string, unknown>;
+    const vaeConfig = readJsonFile(vaeConfigFile);
     writeBytesAtomic(vaeConfigFile, `${JSON.stringify({ ...vaeConfig, scaling_factor: Number(scale.toFixed(5)) }, null, 2)}\n`);
     const tokenizer = writeShapesTokenizer(path.join(tmp, 'tokenizer'));
     writeSeededGemma2(path.join(tmp, 'text_encoder'), { seed: r.textEncoderSeed, vocabSize: tokenizer.vocabSize });
