@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { parseLoraArg } from '../nn/lora.js';
 import { startSanaServer } from '../server/server.js';
+import { displayRedisUrl, parseRedisUrl } from '../server/redis-connection.js';
 import { parseModelSpec } from '../server/served-model.js';
 import { DEFAULT_LIMITS } from '../server/schemas.js';
 import { parsePositiveInt } from './arg-values.js';
@@ -36,6 +37,7 @@ Options:
   --lora FILE[:SCALE]         a LoRA for the transformers (repeatable), as sana generate
   --lora-fuse                 fuse the LoRAs into the weights at load
   --threads N                 CPU threads (default: all cores)
+  --queue redis://HOST:PORT   put jobs on a Redis queue for \`sana worker\` processes (default: run them here)
   --log                       log each request (JSON lines on stdout)
   -h, --help                  show this help
 `;
@@ -72,6 +74,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
       lora: { type: 'string', multiple: true },
       'lora-fuse': { type: 'boolean' },
       log: { type: 'boolean' },
+      queue: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -90,6 +93,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   if (maxSize !== undefined && maxSize < 32) throw new UsageError(`--max-size: expected at least 32, got ${maxSize}`);
   const vaeTiles = parseTilingFlags(v['vae-tile-size'], v['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   const apiKey = v['api-key'] ?? (process.env.SANA_API_KEY || undefined);
+  if (v.queue !== undefined) parseRedisUrl(v.queue); // a malformed URL is refused before the models load
 
   process.stderr.write('loading models...\n');
   const server = await startSanaServer({
@@ -113,9 +117,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
       loraFuse: v['lora-fuse'],
     },
     log: Boolean(v.log),
+    queue: v.queue,
   });
   const names = server.models.map((m) => `${m.id} (${m.name}, ${m.width}x${m.height})`).join(', ');
-  process.stderr.write(`sana serve: ${server.url}  models: ${names}${apiKey ? '  (API key required)' : ''}\n`);
+  const where = v.queue ? `  queue: ${displayRedisUrl(v.queue)}` : '';
+  process.stderr.write(`sana serve: ${server.url}  models: ${names}${where}${apiKey ? '  (API key required)' : ''}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -9,7 +9,9 @@ import { Job, JobEvent } from '../job.js';
 const HEARTBEAT_MS = 15_000;
 const TERMINAL_EVENTS = new Set(['done', 'error', 'cancelled']);
 
-export function followJobEvents(ctx: ServerContext, job: Job, request: FastifyRequest, reply: FastifyReply): void {
+export async function followJobEvents(ctx: ServerContext, job: Job, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  // where the job stands is read before the hijack: a Redis queue answers it over the network
+  const replayed = await replay(ctx, job);
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -29,7 +31,7 @@ export function followJobEvents(ctx: ServerContext, job: Job, request: FastifyRe
     if (!res.writableEnded) res.end();
   };
 
-  for (const e of replay(ctx, job)) send(e);
+  for (const e of replayed) send(e);
   if (job.finished) {
     end();
     return;
@@ -43,10 +45,10 @@ export function followJobEvents(ctx: ServerContext, job: Job, request: FastifyRe
   res.on('close', end);
 }
 
-function replay(ctx: ServerContext, job: Job): JobEvent[] {
+async function replay(ctx: ServerContext, job: Job): Promise<JobEvent[]> {
   switch (job.status) {
     case 'queued':
-      return [{ event: 'queued', data: { position: ctx.models.get(job.modelId)!.queue.position(job) } }];
+      return [{ event: 'queued', data: { position: await ctx.models.get(job.modelId)!.queue.position(job) } }];
     case 'running': {
       const events: JobEvent[] = [{ event: 'started', data: {} }];
       if (job.stage) events.push({ event: 'stage', data: { stage: job.stage } });
