@@ -2,11 +2,13 @@
 // bundled default model at its native 256 px: a private redis-server, the API and the workers as separate
 // processes (as in production), J jobs submitted at once per round after a warm-up job per worker, wall time from
 // the first submission to the last job done. Prints jobs/s, the speed-up over one worker, each worker's share (from
-// /metrics) and the mean seconds a job took on its worker (which grows when workers compete for cores).
+// /metrics), the mean seconds a job took on its worker (which grows when workers compete for cores) and the CPU
+// seconds the workers spent per job (from /proc: the work itself, which stays put when only the wait grows).
 // ref: docs/server.md "Scale-out", README "Scale-out"
 //
 //   node dist/bench/queue-throughput.js [--jobs 24] [--steps 20] [--threads 1] [--workers 1,2,3]
 
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { startRedis } from '../test/helpers/redis-server.js';
@@ -20,6 +22,16 @@ interface Round {
   jobsPerSecond: number;
   perWorker: number[];
   meanJobSeconds: number;
+  /** CPU seconds (user + system) the workers used per job: the work itself, apart from waiting for a core. */
+  cpuSecondsPerJob: number;
+}
+
+/** CPU seconds a process has used so far, from /proc (Linux; clock ticks of 1/100 s). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // after "pid (comm) "
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime
 }
 
 async function runJobs(base: string, count: number, steps: number, seed0: number): Promise<any[]> {
@@ -62,9 +74,11 @@ export async function queueThroughput(o: { jobs: number; steps: number; threads:
         await runJobs(base, n * 2, o.steps, seed); // warm-up: each worker's first job loads its sessions' caches
         seed += n * 2;
         const before = await doneByWorker(base);
+        const cpu0 = workers.reduce((a, w) => a + cpuSeconds(w.child.pid), 0);
         const t0 = performance.now();
         const jobs = await runJobs(base, o.jobs, o.steps, seed);
         const wallSeconds = (performance.now() - t0) / 1000;
+        const cpu = workers.reduce((a, w) => a + cpuSeconds(w.child.pid), 0) - cpu0;
         seed += o.jobs;
         const after = await doneByWorker(base);
         rounds.push({
@@ -74,6 +88,7 @@ export async function queueThroughput(o: { jobs: number; steps: number; threads:
           jobsPerSecond: o.jobs / wallSeconds,
           perWorker: names.map((w) => (after.get(w) ?? 0) - (before.get(w) ?? 0)),
           meanJobSeconds: jobs.reduce((a, j) => a + j.timings.totalSeconds, 0) / jobs.length,
+          cpuSecondsPerJob: cpu / o.jobs,
         });
       } finally {
         await Promise.all(workers.map((w) => w.stop()));
@@ -95,10 +110,10 @@ if (invokedDirectly) {
   console.log(`queue throughput: ${o.jobs} jobs of ${o.steps} steps at 256 px, ${o.threads} thread(s) per worker, ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}`);
   const rounds = await queueThroughput(o);
   const one = rounds.find((r) => r.workers === 1)?.jobsPerSecond ?? rounds[0].jobsPerSecond;
-  console.log('workers  wall s  jobs/s  speed-up  mean s/job on worker  jobs per worker');
+  console.log('workers  wall s  jobs/s  speed-up  mean s/job on worker  CPU s/job  jobs per worker');
   for (const r of rounds) {
     console.log(
-      `${String(r.workers).padStart(7)}  ${r.wallSeconds.toFixed(1).padStart(6)}  ${r.jobsPerSecond.toFixed(2).padStart(6)}  ${(r.jobsPerSecond / one).toFixed(2).padStart(7)}x  ${r.meanJobSeconds.toFixed(2).padStart(20)}  ${r.perWorker.join(' / ')}`,
+      `${String(r.workers).padStart(7)}  ${r.wallSeconds.toFixed(1).padStart(6)}  ${r.jobsPerSecond.toFixed(2).padStart(6)}  ${(r.jobsPerSecond / one).toFixed(2).padStart(7)}x  ${r.meanJobSeconds.toFixed(2).padStart(20)}  ${r.cpuSecondsPerJob.toFixed(2).padStart(9)}  ${r.perWorker.join(' / ')}`,
     );
   }
   console.log(`load average after: ${os.loadavg()[0].toFixed(1)}`);

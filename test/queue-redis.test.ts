@@ -91,9 +91,11 @@ describe('Redis queue: sana serve --queue and sana worker processes', () => {
       assert.match(r.stderr, /--queue redis:\/\/127\.0\.0\.1:1: Redis is not reachable \(connect ECONNREFUSED/, command);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     }
-    const bad = await runCli(['worker', '--queue', 'http://127.0.0.1:6379']);
+    const [bad, missing] = await Promise.all([runCli(['worker', '--queue', 'http://127.0.0.1:6379']), runCli(['worker'])]);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--queue: expected a redis:\/\/ or rediss:\/\/ URL, got "http:\/\/127\.0\.0\.1:6379"/);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /--queue redis:\/\/HOST:PORT is required/);
   });
 
   test('30 jobs on 3 workers: each image is the in-process image of its seed', async () => {

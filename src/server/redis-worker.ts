@@ -72,10 +72,14 @@ export async function startSanaWorker(o: SanaWorkerOptions): Promise<SanaWorker>
 
   const models: WorkerModel[] = [];
   for (const spec of o.models?.length ? o.models : [{}]) {
+    const mid = modelId(spec);
+    // the server refuses the same names; it is also the BullMQ queue's name, where ":" would split the keys
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(mid)) throw new Error(`model name "${mid}": use 1-64 letters, digits, ".", "_" or "-" (give NAME=DIR to choose one)`);
+    if (models.some((m) => m.id === mid)) throw new Error(`two models are named "${mid}": give NAME=DIR to tell them apart`);
     const { pipeline, modelName } = await loadSanaPipeline(spec.source ?? DEFAULT_MODEL_DIR, { ...o.load, keepResident: true });
     await pipeline.preload();
     const c = pipeline.components;
-    models.push({ id: modelId(spec), name: spec.source ? modelName : DEFAULT_MODEL_NAME, pipeline, width: c.transformer.sampleSize * c.vae.compression });
+    models.push({ id: mid, name: spec.source ? modelName : DEFAULT_MODEL_NAME, pipeline, width: c.transformer.sampleSize * c.vae.compression });
   }
 
   const client = redisClient(o.queue);
