@@ -6,6 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { decodePng } from '../src/io/png.js';
@@ -30,10 +33,12 @@ describe('Redis queue: sana serve --queue and sana worker processes', () => {
   let pipeline: SanaPipeline;
   const expected = new Map<string, Buffer>(); // "seed/steps" -> RGB bytes of the library's image
   const allLogs: string[] = []; // logs of workers that were stopped or killed
+  const apiOut = fs.mkdtempSync(path.join(os.tmpdir(), 'sana-queue-api-out-'));
+  const workerOut = fs.mkdtempSync(path.join(os.tmpdir(), 'sana-queue-worker-out-')); // shared by the workers
 
   const startWorker = async (name: string) => {
     const w = await startSana(
-      ['worker', '--queue', redis.url, '--name', name, '--threads', '1', '--stall-seconds', STALL_SECONDS],
+      ['worker', '--queue', redis.url, '--name', name, '--threads', '1', '--stall-seconds', STALL_SECONDS, '--output-dir', workerOut],
       /sana worker (\S+): taking jobs/,
     );
     workers.set(name, w);
@@ -69,7 +74,7 @@ describe('Redis queue: sana serve --queue and sana worker processes', () => {
 
   before(async () => {
     redis = await startRedis();
-    server = await startSana(['serve', '--port', '0', '--queue', redis.url, '--queue-size', '64'], /sana serve: (http:\/\/127\.0\.0\.1:\d+)/);
+    server = await startSana(['serve', '--port', '0', '--queue', redis.url, '--queue-size', '64', '--output-dir', apiOut], /sana serve: (http:\/\/127\.0\.0\.1:\d+)/);
     base = server.ready[1];
     await Promise.all(['w1', 'w2', 'w3'].map(startWorker));
     ({ pipeline } = await loadSanaPipeline(undefined, { threads: 1, keepResident: true }));
@@ -80,6 +85,7 @@ describe('Redis queue: sana serve --queue and sana worker processes', () => {
     await Promise.all([...workers.values()].map((w) => w.stop('SIGKILL')));
     await pipeline?.release();
     await redis?.stop();
+    for (const dir of [apiOut, workerOut]) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('an unreachable Redis is refused with its URL named, by serve and worker alike', async () => {
@@ -126,6 +132,9 @@ describe('Redis queue: sana serve --queue and sana worker processes', () => {
     const job = await waitForJob(base, a.body.id);
     assert.equal(job.status, 'done');
     await checkImage(job.id, SEEDS[2], STEPS);
+    // the same PNG file in the API server's and the workers' --output-dir
+    const served = (await api(base, 'GET', `/api/jobs/${job.id}/images/0`)).body as Buffer;
+    for (const dir of [apiOut, workerOut]) assert.ok(fs.readFileSync(path.join(dir, `${job.id}-0.png`)).equals(served), dir);
     const again = await submit({ seed: SEEDS[2], steps: STEPS }, headers);
     assert.equal(again.body.id, a.body.id);
     assert.equal(again.headers.get('idempotent-replayed'), 'true');
@@ -214,7 +223,9 @@ describe('Redis queue: sana serve --queue and sana worker processes', () => {
     } finally {
       await queue.close();
     }
-    assert.match([...workers.values()].map((w) => w.log()).join('\n'), /^failed j_bad_input_test .*steps must be a positive integer/m);
+    const logged = () => /^failed j_bad_input_test .*steps must be a positive integer/m.test([...workers.values()].map((w) => w.log()).join('\n'));
+    await waitFor(logged, 'a worker logs the failure');
+    assert.doesNotMatch([...workers.values()].map((w) => w.log()).join('\n'), /retrying j_bad_input_test/);
   });
 
   test('no job was completed twice', () => {

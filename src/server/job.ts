@@ -61,6 +61,8 @@ export class Job {
   cancelRequested = false;
   /** What made the job fail (the thrown value), so a queue can tell bad input (not retried) from other failures. */
   failureCause: unknown = undefined;
+  /** What the last `started` event said, for a watcher that connects later. */
+  startDetail: Record<string, unknown> = {};
   private readonly listeners = new Set<(e: JobEvent) => void>();
   private readonly finishedSignal: Promise<void>;
   private signalFinished!: () => void;
@@ -103,6 +105,7 @@ export class Job {
 
   /** `detail`: what the stream's `started` event says besides (on Redis: which worker took the job). */
   start(detail: Record<string, unknown> = {}): void {
+    this.startDetail = detail;
     this.status = 'running';
     this.startedAt = Date.now();
     this.emit('started', detail);

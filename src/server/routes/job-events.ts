@@ -10,8 +10,10 @@ const HEARTBEAT_MS = 15_000;
 const TERMINAL_EVENTS = new Set(['done', 'error', 'cancelled']);
 
 export async function followJobEvents(ctx: ServerContext, job: Job, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  // where the job stands is read before the hijack: a Redis queue answers it over the network
-  const replayed = await replay(ctx, job);
+  // A Redis queue answers the position over the network; the rest of the replay is read after that wait, from the
+  // job as it is then, and the stream subscribes in the same tick, so no event falls between the two.
+  const position = job.status === 'queued' ? await ctx.models.get(job.modelId)!.queue.position(job) : null;
+  const replayed = replay(job, position);
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -45,12 +47,12 @@ export async function followJobEvents(ctx: ServerContext, job: Job, request: Fas
   res.on('close', end);
 }
 
-async function replay(ctx: ServerContext, job: Job): Promise<JobEvent[]> {
+function replay(job: Job, position: number | null): JobEvent[] {
   switch (job.status) {
     case 'queued':
-      return [{ event: 'queued', data: { position: await ctx.models.get(job.modelId)!.queue.position(job) } }];
+      return [{ event: 'queued', data: { position } }];
     case 'running': {
-      const events: JobEvent[] = [{ event: 'started', data: {} }];
+      const events: JobEvent[] = [{ event: 'started', data: job.startDetail }];
       if (job.stage) events.push({ event: 'stage', data: { stage: job.stage } });
       if (job.step > 0) events.push({ event: 'step', data: { step: job.step, total: job.request.steps, seconds: 0 } });
       return events;
