@@ -97,7 +97,16 @@ describe('Redis queue: sana serve --queue and sana worker processes', () => {
       assert.match(r.stderr, /--queue redis:\/\/127\.0\.0\.1:1: Redis is not reachable \(connect ECONNREFUSED/, command);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     }
-    const [bad, missing] = await Promise.all([runCli(['worker', '--queue', 'http://127.0.0.1:6379']), runCli(['worker'])]);
+    const [bad, missing, ...noModel] = await Promise.all([
+      runCli(['worker', '--queue', 'http://127.0.0.1:6379']),
+      runCli(['worker']),
+      // Redis reached, then a model that cannot load: the error, and an exit (no open connection keeps it alive)
+      ...[['serve', '--port', '0'], ['worker']].map((args) => runCli([...args, '--queue', redis.url, '--model', '/nonexistent/model'])),
+    ]);
+    for (const r of noModel) {
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /\/nonexistent\/model/);
+    }
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--queue: expected a redis:\/\/ or rediss:\/\/ URL, got "http:\/\/127\.0\.0\.1:6379"/);
     assert.equal(missing.status, 2);
@@ -228,6 +237,14 @@ describe('Redis queue: sana serve --queue and sana worker processes', () => {
     assert.doesNotMatch([...workers.values()].map((w) => w.log()).join('\n'), /retrying j_bad_input_test/);
   });
 
+  test('SIGTERM: workers and the API server exit 0, leaving Redis to the next ones', async () => {
+    for (const w of workers.values()) {
+      assert.equal(await w.stop('SIGTERM'), 0, w.log());
+      assert.match(w.log(), /stopped\n$/);
+    }
+    assert.equal(await server.stop('SIGTERM'), 0, server.log());
+  });
+
   test('no job was completed twice', () => {
     const lines = doneLines();
     assert.ok(lines.length >= 30 + 1 + 1 + 12, `${lines.length} completions logged`);
@@ -239,6 +256,8 @@ describe('Redis queue: sana serve --queue and sana worker processes', () => {
 function runCli(args: string[]): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SANA_API_KEY: '' } });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000); // a hang fails the test (status null) instead of stalling it
+    child.on('exit', () => clearTimeout(timer));
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('exit', (status) => resolve({ status, stderr }));

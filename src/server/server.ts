@@ -72,20 +72,26 @@ export async function startSanaServer(o: SanaServerOptions = {}): Promise<SanaSe
   const hub = o.queue ? await RedisQueueHub.open(o.queue) : undefined;
   const queueSize = o.queueSize ?? 16;
   const resultSeconds = (o.keepMinutes ?? 60) * 60;
-  for (const spec of specs) {
-    const model = await loadServedModel(
-      spec,
-      o.load ?? {},
-      (id) =>
-        hub
-          ? hub.queue(id, { capacity: queueSize, previewEvery, resultSeconds, outputDir: o.outputDir })
-          : new InProcessQueue(id, queueSize, (job) => runJob(job, model, { previewEvery, outputDir: o.outputDir })),
-      !hub,
-    );
-    if (models.some((m) => m.id === model.id)) throw new Error(`two models are named "${model.id}": give NAME=DIR to tell them apart`);
-    models.push(model);
+  // a model that fails to load must not leave the Redis connections holding the process open
+  try {
+    for (const spec of specs) {
+      const model = await loadServedModel(
+        spec,
+        o.load ?? {},
+        (id) =>
+          hub
+            ? hub.queue(id, { capacity: queueSize, previewEvery, resultSeconds, outputDir: o.outputDir })
+            : new InProcessQueue(id, queueSize, (job) => runJob(job, model, { previewEvery, outputDir: o.outputDir })),
+        !hub,
+      );
+      if (models.some((m) => m.id === model.id)) throw new Error(`two models are named "${model.id}": give NAME=DIR to tell them apart`);
+      models.push(model);
+    }
+    await hub?.listen();
+  } catch (e) {
+    await hub?.close();
+    throw e;
   }
-  await hub?.listen();
   const ctx: ServerContext = {
     models: new Map(models.map((m) => [m.id, m])),
     defaultModel: models[0],
