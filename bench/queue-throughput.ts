@@ -3,7 +3,8 @@
 // processes (as in production), J jobs submitted at once per round after a warm-up job per worker, wall time from
 // the first submission to the last job done. Prints jobs/s, the speed-up over one worker, each worker's share (from
 // /metrics), the mean seconds a job took on its worker (which grows when workers compete for cores) and the CPU
-// seconds the workers spent per job (from /proc: the work itself, which stays put when only the wait grows).
+// seconds the workers spent per job (from /proc: the work itself, which stays put when only the wait grows) and
+// the seconds their threads sat ready to run with no core free (the share of the machine they did not get).
 // ref: docs/server.md "Scale-out", README "Scale-out"
 //
 //   node dist/bench/queue-throughput.js [--jobs 24] [--steps 20] [--threads 1] [--workers 1,2,3]
@@ -24,6 +25,22 @@ interface Round {
   meanJobSeconds: number;
   /** CPU seconds (user + system) the workers used per job: the work itself, apart from waiting for a core. */
   cpuSecondsPerJob: number;
+  /** Seconds the workers' threads spent runnable but waiting for a core, per job (from /proc/PID/task/*\/schedstat). */
+  runQueueSecondsPerJob: number;
+}
+
+/** Seconds all threads of a process have waited on a run queue (ready to run, no core free). */
+function runQueueSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  let ns = 0;
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[1]);
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return ns / 1e9;
 }
 
 /** CPU seconds a process has used so far, from /proc (Linux; clock ticks of 1/100 s). */
@@ -75,10 +92,12 @@ export async function queueThroughput(o: { jobs: number; steps: number; threads:
         seed += n * 2;
         const before = await doneByWorker(base);
         const cpu0 = workers.reduce((a, w) => a + cpuSeconds(w.child.pid), 0);
+        const wait0 = workers.reduce((a, w) => a + runQueueSeconds(w.child.pid), 0);
         const t0 = performance.now();
         const jobs = await runJobs(base, o.jobs, o.steps, seed);
         const wallSeconds = (performance.now() - t0) / 1000;
         const cpu = workers.reduce((a, w) => a + cpuSeconds(w.child.pid), 0) - cpu0;
+        const waited = workers.reduce((a, w) => a + runQueueSeconds(w.child.pid), 0) - wait0;
         seed += o.jobs;
         const after = await doneByWorker(base);
         rounds.push({
@@ -89,6 +108,7 @@ export async function queueThroughput(o: { jobs: number; steps: number; threads:
           perWorker: names.map((w) => (after.get(w) ?? 0) - (before.get(w) ?? 0)),
           meanJobSeconds: jobs.reduce((a, j) => a + j.timings.totalSeconds, 0) / jobs.length,
           cpuSecondsPerJob: cpu / o.jobs,
+          runQueueSecondsPerJob: waited / o.jobs,
         });
       } finally {
         await Promise.all(workers.map((w) => w.stop()));
@@ -110,10 +130,10 @@ if (invokedDirectly) {
   console.log(`queue throughput: ${o.jobs} jobs of ${o.steps} steps at 256 px, ${o.threads} thread(s) per worker, ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}`);
   const rounds = await queueThroughput(o);
   const one = rounds.find((r) => r.workers === 1)?.jobsPerSecond ?? rounds[0].jobsPerSecond;
-  console.log('workers  wall s  jobs/s  speed-up  mean s/job on worker  CPU s/job  jobs per worker');
+  console.log('workers  wall s  jobs/s  speed-up  mean s/job on worker  CPU s/job  waiting for a core s/job  jobs per worker');
   for (const r of rounds) {
     console.log(
-      `${String(r.workers).padStart(7)}  ${r.wallSeconds.toFixed(1).padStart(6)}  ${r.jobsPerSecond.toFixed(2).padStart(6)}  ${(r.jobsPerSecond / one).toFixed(2).padStart(7)}x  ${r.meanJobSeconds.toFixed(2).padStart(20)}  ${r.cpuSecondsPerJob.toFixed(2).padStart(9)}  ${r.perWorker.join(' / ')}`,
+      `${String(r.workers).padStart(7)}  ${r.wallSeconds.toFixed(1).padStart(6)}  ${r.jobsPerSecond.toFixed(2).padStart(6)}  ${(r.jobsPerSecond / one).toFixed(2).padStart(7)}x  ${r.meanJobSeconds.toFixed(2).padStart(20)}  ${r.cpuSecondsPerJob.toFixed(2).padStart(9)}  ${r.runQueueSecondsPerJob.toFixed(2).padStart(24)}  ${r.perWorker.join(' / ')}`,
     );
   }
   console.log(`load average after: ${os.loadavg()[0].toFixed(1)}`);
