@@ -19,6 +19,7 @@ test('sana serve refuses bad flags and a public address without a key', () => {
     [['--max-size', '16'], /--max-size must be an integer >= 32, got 16/],
     [['--text-quantization', 'int3'], /--text-quantization: expected none, int8 or int4/],
     [['--model', '/nonexistent/model', '--port', '0'], /\/nonexistent\/model/],
+    [['--queue', 'ftp://127.0.0.1:6379', '--port', '0'], /--queue: expected a redis:\/\/ or rediss:\/\/ URL, got "ftp:\/\/127\.0\.0\.1:6379"/],
   ];
   for (const [args, message] of cases) {
     const r = spawnSync(process.execPath, [cli, 'serve', ...args], { encoding: 'utf8', env: { ...process.env, SANA_API_KEY: '' } });

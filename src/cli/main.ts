@@ -13,6 +13,7 @@ import { RUN_HELP, runCommand } from './run.js';
 import { SERVE_HELP, serveCommand } from './serve.js';
 import { TRAIN_DEFAULT_HELP, TRAIN_HELP, trainCommand, trainDefaultCommand } from './train.js';
 import { TRAIN_VAE_HELP, trainVaeCommand } from './train-vae.js';
+import { WORKER_HELP, workerCommand } from './worker.js';
 
 const HELP = `Usage: sana <command> [options]
 
@@ -22,6 +23,7 @@ Commands:
   generate PROMPT   text to PNG images (sana generate --help)
   run <component>   run one model component on named tensors (sana run --help)
   serve             HTTP API and web page (sana serve --help)
+  worker            run the jobs of a Redis-backed sana serve --queue (sana worker --help)
   doctor DIR        validate a model folder without generating (sana doctor --help)
   train             train a SANA transformer on a data folder (sana train --help)
   train-vae         train the DC-AE autoencoder on a data folder (sana train-vae --help)
@@ -42,6 +44,7 @@ const COMMANDS: Record<string, Command> = {
   generate: { help: GENERATE_HELP, run: generateCommand },
   run: { help: RUN_HELP, run: runCommand },
   serve: { help: SERVE_HELP, run: serveCommand },
+  worker: { help: WORKER_HELP, run: workerCommand },
   doctor: { help: DOCTOR_HELP, run: doctorCommand },
   train: { help: TRAIN_HELP, run: trainCommand },
   'train-vae': { help: TRAIN_VAE_HELP, run: trainVaeCommand },

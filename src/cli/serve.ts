@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { parseLoraArg } from '../nn/lora.js';
 import { startSanaServer } from '../server/server.js';
+import { displayRedisUrl, parseRedisUrl } from '../server/redis-connection.js';
 import { parseModelSpec } from '../server/served-model.js';
 import { DEFAULT_LIMITS } from '../server/schemas.js';
 import { parseBounded, parsePositiveInt, parseThreads } from './arg-values.js';
@@ -39,6 +40,7 @@ Options:
   --lora-fuse                 fuse the LoRAs into the weights at load
   --threads N                 CPU threads (default: all cores)
   ${DEVICE_HELP.replace('D                 ', 'D                  ')}
+  --queue redis://HOST:PORT   put jobs on a Redis queue for \`sana worker\` processes (default: run them here)
   --log                       log each request (JSON lines on stdout)
   -h, --help                  show this help
 `;
@@ -76,6 +78,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
       lora: { type: 'string', multiple: true },
       'lora-fuse': { type: 'boolean' },
       log: { type: 'boolean' },
+      queue: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -96,6 +99,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const limits = { maxSize: bounded('max-size', LIMITS.size, MIN_SIZE), maxSteps: bounded('max-steps', LIMITS.steps), maxImages: bounded('max-images', LIMITS.images) };
   const vaeTiles = parseTilingFlags(v['vae-tile-size'], v['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   const apiKey = v['api-key'] ?? (process.env.SANA_API_KEY || undefined);
+  if (v.queue !== undefined) parseRedisUrl(v.queue); // a malformed URL is refused before the models load
 
   const device = await deviceFromFlag(v.device, (m) => process.stderr.write(`${m}\n`));
   process.stderr.write('loading models...\n');
@@ -121,9 +125,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
       loraFuse: v['lora-fuse'],
     },
     log: Boolean(v.log),
+    queue: v.queue,
   });
   const names = server.models.map((m) => `${m.id} (${m.name}, ${m.width}x${m.height})`).join(', ');
-  process.stderr.write(`sana serve: ${server.url}  models: ${names}${apiKey ? '  (API key required)' : ''}\n`);
+  const where = v.queue ? `  queue: ${displayRedisUrl(v.queue)}` : '';
+  process.stderr.write(`sana serve: ${server.url}  models: ${names}${where}${apiKey ? '  (API key required)' : ''}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -2,6 +2,7 @@
 // at shutdown). Also turns a validated request body into a job, so the native and OpenAI routes share one path to
 // the pipeline's request validation.
 
+import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { ASPECT_RATIO_BINS } from '../pipeline/resolution.js';
 import { GenerateRequest, resolveRequest } from '../pipeline/request.js';
@@ -47,7 +48,7 @@ export function createJob(
   ctx: ServerContext,
   model: ServedModel,
   req: GenerateRequest,
-  fields: { count: string; preview: boolean },
+  fields: { count: string; preview: boolean; id?: string },
 ): Job {
   const images = req.prompts.length * (req.numImagesPerPrompt ?? 1);
   if (images > ctx.limits.maxImages) {
@@ -60,13 +61,31 @@ export function createJob(
   if (request.binning && !ASPECT_RATIO_BINS[model.pipeline.components.transformer.sampleSize]) {
     throw badRequest(`model "${model.id}" has no aspect-ratio bins for its size; send noBinning: true with multiples of 32`, 'noBinning');
   }
-  return new Job(model.id, request, model.pipeline.samplerName(request.sampler), fields.preview);
+  return new Job(model.id, request, model.pipeline.samplerName(request.sampler), fields.preview, fields.id);
+}
+
+/**
+ * The `Idempotency-Key` header (optional): 1-255 visible ASCII characters. The same key on the same model names the
+ * same job id, so a client that resends a submission (a lost answer, a retry) gets the first job back; on Redis the
+ * id is also the BullMQ job id, which dedupes across API servers.
+ */
+export function idempotentJobId(modelId: string, header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(header)) {
+    throw badRequest('header Idempotency-Key must be one value of 1-255 visible ASCII characters', 'Idempotency-Key');
+  }
+  return `j_${createHash('sha256').update(`${modelId}\0${header}`).digest('base64url').slice(0, 24)}`;
 }
 
 /** Queues a job on its model and keeps it for later lookups; a full queue throws its 429 before anything is kept. */
-export function submitJob(ctx: ServerContext, model: ServedModel, job: Job): number {
+export async function submitJob(ctx: ServerContext, model: ServedModel, job: Job): Promise<number> {
   if (ctx.stopping) throw new ApiError(503, 'the server is shutting down; no new jobs', 'server_error');
-  const position = model.queue.submit(job);
+  // kept before the (possibly remote) submission, so a second request with the same idempotency key finds it
   ctx.store.add(job);
-  return position;
+  try {
+    return await model.queue.submit(job);
+  } catch (e) {
+    ctx.store.delete(job.id);
+    throw e;
+  }
 }

@@ -21,6 +21,11 @@ export class JobStore {
     return this.jobs.get(id);
   }
 
+  /** Forgets a job that never made it into its queue. */
+  delete(id: string): void {
+    this.jobs.delete(id);
+  }
+
   get size(): number {
     return this.jobs.size;
   }

@@ -41,8 +41,10 @@ export interface JobOutcome {
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set(['done', 'failed', 'cancelled']);
 
+/** A fresh random job id (also a valid BullMQ job id: not an integer, no ":"). */
+export const newJobId = () => `j_${randomBytes(12).toString('base64url')}`;
+
 export class Job {
-  readonly id = `j_${randomBytes(12).toString('base64url')}`;
   readonly createdAt = Date.now();
   status: JobStatus = 'queued';
   stage: PipelineStage | null = null;
@@ -57,6 +59,10 @@ export class Job {
   finishedAt: number | null = null;
   /** Set by a cancel; the runner stops at the next step. */
   cancelRequested = false;
+  /** What made the job fail (the thrown value), so a queue can tell bad input (not retried) from other failures. */
+  failureCause: unknown = undefined;
+  /** What the last `started` event said, for a watcher that connects later. */
+  startDetail: Record<string, unknown> = {};
   private readonly listeners = new Set<(e: JobEvent) => void>();
   private readonly finishedSignal: Promise<void>;
   private signalFinished!: () => void;
@@ -68,6 +74,8 @@ export class Job {
     readonly sampler: string,
     /** Send step previews to event streams. */
     readonly preview: boolean,
+    /** Given when the id is fixed elsewhere: an idempotency key's job, or a worker's copy of a queued job. */
+    readonly id: string = newJobId(),
   ) {
     this.finishedSignal = new Promise((resolve) => (this.signalFinished = resolve));
   }
@@ -95,10 +103,12 @@ export class Job {
     for (const l of this.listeners) l({ event, data });
   }
 
-  start(): void {
+  /** `detail`: what the stream's `started` event says besides (on Redis: which worker took the job). */
+  start(detail: Record<string, unknown> = {}): void {
+    this.startDetail = detail;
     this.status = 'running';
     this.startedAt = Date.now();
-    this.emit('started', {});
+    this.emit('started', detail);
   }
 
   setStage(stage: PipelineStage): void {
@@ -121,8 +131,9 @@ export class Job {
     this.emit('done', this.toJSON(null));
   }
 
-  fail(message: string): void {
+  fail(message: string, cause?: unknown): void {
     this.error = message;
+    this.failureCause = cause;
     this.finish('failed');
     this.emit('error', { message });
   }

@@ -23,8 +23,11 @@ export interface RunOptions {
 /** Largest side of a preview image, px. */
 const PREVIEW_SIDE = 256;
 
-export async function runJob(job: Job, model: ServedModel, options: RunOptions): Promise<void> {
-  job.start();
+/** What running a job needs of its model: the pipeline and the name PNG metadata gives (a worker has no queue). */
+export type RunnableModel = Pick<ServedModel, 'pipeline' | 'name'>;
+
+export async function runJob(job: Job, model: RunnableModel, options: RunOptions & { startDetail?: Record<string, unknown> }): Promise<void> {
+  job.start(options.startDetail);
   const run = model.pipeline.generate(job.request);
   let result: PipelineResult;
   try {
@@ -47,7 +50,7 @@ export async function runJob(job: Job, model: ServedModel, options: RunOptions):
       }
     }
   } catch (e) {
-    job.fail(e instanceof Error ? e.message : String(e));
+    job.fail(e instanceof Error ? e.message : String(e), e);
     return;
   }
   const images = encodeImages(job, model, result);
@@ -69,7 +72,7 @@ export async function runJob(job: Job, model: ServedModel, options: RunOptions):
   });
 }
 
-function encodeImages(job: Job, model: ServedModel, result: PipelineResult): JobImage[] {
+function encodeImages(job: Job, model: RunnableModel, result: PipelineResult): JobImage[] {
   const r = result.request;
   return toRgbImages(result.images).map((img, index) => {
     const text = imageTextChunks({ request: r, index, sampler: job.sampler, model: model.name, width: img.width, height: img.height });
@@ -78,7 +81,7 @@ function encodeImages(job: Job, model: ServedModel, result: PipelineResult): Job
 }
 
 /** The first image's current clean-latent estimate, decoded and shrunk to a small PNG data URL. */
-async function previewDataUrl(model: ServedModel, denoised: HostTensor<'float32'>): Promise<string> {
+async function previewDataUrl(model: RunnableModel, denoised: HostTensor<'float32'>): Promise<string> {
   const [, c, h, w] = denoised.shape;
   const first = HostTensor.float32([1, c, h, w], denoised.data.subarray(0, c * h * w)); // [1, C, h, w]
   let image = await model.pipeline.decodeLatents(first); // [1, 3, H, W] in [0, 1]

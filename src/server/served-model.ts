@@ -38,14 +38,22 @@ export function modelId(spec: ModelSpec): string {
   return path.basename(path.resolve(spec.source));
 }
 
-/** Loads the pipeline and all its weights now, so the first request does not wait for them. */
-export async function loadServedModel(spec: ModelSpec, options: LoadPipelineOptions, queue: (id: string) => JobQueue): Promise<ServedModel> {
+/**
+ * Loads the pipeline and all its weights now, so the first request does not wait for them; `preload: false` reads
+ * only the configs (an API server whose jobs run on Redis workers validates requests but never generates).
+ */
+export async function loadServedModel(
+  spec: ModelSpec,
+  options: LoadPipelineOptions,
+  queue: (id: string) => JobQueue,
+  preload = true,
+): Promise<ServedModel> {
   const id = modelId(spec);
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) {
     throw new Error(`model name "${id}": use 1-64 letters, digits, ".", "_" or "-" (give NAME=DIR to choose one)`);
   }
   const { pipeline, modelName } = await loadSanaPipeline(spec.source ?? DEFAULT_MODEL_DIR, { ...options, keepResident: true });
-  await pipeline.preload();
+  if (preload) await pipeline.preload();
   const c = pipeline.components;
   const native = c.transformer.sampleSize * c.vae.compression;
   return {

@@ -12,9 +12,11 @@ import { ApiError, installErrorHandling } from './errors.js';
 import { InProcessQueue } from './job-queue.js';
 import { JobStore } from './job-store.js';
 import { registerNativeRoutes } from './routes/native.js';
+import { registerMetricsRoute } from './routes/metrics.js';
 import { registerOpenAiRoutes } from './routes/openai.js';
 import { registerPageRoutes } from './routes/page.js';
 import { registerLocalPageRoutes } from './routes/local-page.js';
+import { RedisQueueHub } from './redis-queue.js';
 import { runJob } from './run-job.js';
 import { ServerLimits, resolveServerLimits } from './schemas.js';
 import { ModelSpec, ServedModel, loadServedModel } from './served-model.js';
@@ -40,6 +42,8 @@ export interface SanaServerOptions {
   load?: LoadPipelineOptions;
   /** Log each request (pino, JSON lines on stdout). */
   log?: boolean;
+  /** redis://HOST:PORT: jobs go to a BullMQ queue on Redis for `sana worker` processes (default: in-process). */
+  queue?: string;
 }
 
 export interface SanaServer {
@@ -65,10 +69,29 @@ export async function startSanaServer(o: SanaServerOptions = {}): Promise<SanaSe
 
   const specs = o.models?.length ? o.models : [{}];
   const models: ServedModel[] = [];
-  for (const spec of specs) {
-    const model = await loadServedModel(spec, o.load ?? {}, (id) => new InProcessQueue(id, o.queueSize ?? 16, (job) => runJob(job, model, { previewEvery, outputDir: o.outputDir })));
-    if (models.some((m) => m.id === model.id)) throw new Error(`two models are named "${model.id}": give NAME=DIR to tell them apart`);
-    models.push(model);
+  // On Redis the workers generate: the server reads the models' configs (sizes, sampler) but loads no weights.
+  const hub = o.queue ? await RedisQueueHub.open(o.queue) : undefined;
+  const queueSize = o.queueSize ?? 16;
+  const resultSeconds = (o.keepMinutes ?? 60) * 60;
+  // a model that fails to load must not leave the Redis connections holding the process open
+  try {
+    for (const spec of specs) {
+      const model = await loadServedModel(
+        spec,
+        o.load ?? {},
+        (id) =>
+          hub
+            ? hub.queue(id, { capacity: queueSize, previewEvery, resultSeconds, outputDir: o.outputDir })
+            : new InProcessQueue(id, queueSize, (job) => runJob(job, model, { previewEvery, outputDir: o.outputDir })),
+        !hub,
+      );
+      if (models.some((m) => m.id === model.id)) throw new Error(`two models are named "${model.id}": give NAME=DIR to tell them apart`);
+      models.push(model);
+    }
+    await hub?.listen();
+  } catch (e) {
+    await hub?.close();
+    throw e;
   }
   const ctx: ServerContext = {
     models: new Map(models.map((m) => [m.id, m])),
@@ -96,6 +119,7 @@ export async function startSanaServer(o: SanaServerOptions = {}): Promise<SanaSe
   registerLocalPageRoutes(app);
   registerNativeRoutes(app, ctx);
   registerOpenAiRoutes(app, ctx);
+  registerMetricsRoute(app, ctx);
 
   await app.listen({ host, port: o.port ?? DEFAULT_PORT });
   const address = app.server.address();
@@ -111,6 +135,7 @@ export async function startSanaServer(o: SanaServerOptions = {}): Promise<SanaSe
       ctx.streams.clear();
       await app.close();
       for (const m of models) await m.pipeline.release();
+      await hub?.close();
     })());
   return { url: `http://${urlHost}:${port}`, port, app, models, close };
 }

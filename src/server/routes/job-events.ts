@@ -9,7 +9,11 @@ import { Job, JobEvent } from '../job.js';
 const HEARTBEAT_MS = 15_000;
 const TERMINAL_EVENTS = new Set(['done', 'error', 'cancelled']);
 
-export function followJobEvents(ctx: ServerContext, job: Job, request: FastifyRequest, reply: FastifyReply): void {
+export async function followJobEvents(ctx: ServerContext, job: Job, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  // A Redis queue answers the position over the network; the rest of the replay is read after that wait, from the
+  // job as it is then, and the stream subscribes in the same tick, so no event falls between the two.
+  const position = job.status === 'queued' ? await ctx.models.get(job.modelId)!.queue.position(job) : null;
+  const replayed = replay(job, position);
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -29,7 +33,7 @@ export function followJobEvents(ctx: ServerContext, job: Job, request: FastifyRe
     if (!res.writableEnded) res.end();
   };
 
-  for (const e of replay(ctx, job)) send(e);
+  for (const e of replayed) send(e);
   if (job.finished) {
     end();
     return;
@@ -43,12 +47,12 @@ export function followJobEvents(ctx: ServerContext, job: Job, request: FastifyRe
   res.on('close', end);
 }
 
-function replay(ctx: ServerContext, job: Job): JobEvent[] {
+function replay(job: Job, position: number | null): JobEvent[] {
   switch (job.status) {
     case 'queued':
-      return [{ event: 'queued', data: { position: ctx.models.get(job.modelId)!.queue.position(job) } }];
+      return [{ event: 'queued', data: { position } }];
     case 'running': {
-      const events: JobEvent[] = [{ event: 'started', data: {} }];
+      const events: JobEvent[] = [{ event: 'started', data: job.startDetail }];
       if (job.stage) events.push({ event: 'stage', data: { stage: job.stage } });
       if (job.step > 0) events.push({ event: 'step', data: { step: job.step, total: job.request.steps, seconds: 0 } });
       return events;

@@ -2,7 +2,7 @@
 // models. ref: docs/server.md "Native API"
 
 import type { FastifyInstance } from 'fastify';
-import { ServerContext, createJob, findJob, findModel, parseSeed, submitJob } from '../context.js';
+import { ServerContext, createJob, findJob, findModel, idempotentJobId, parseSeed, submitJob } from '../context.js';
 import { notFound } from '../errors.js';
 import { imageTensorFromPng, maskTensorFromPng } from '../../pipeline/image-input.js';
 import { GenerateBody, ImageParams, JobParams, generateBodySchema, imageParamsSchema, jobParamsSchema } from '../schemas.js';
@@ -14,7 +14,7 @@ export function registerNativeRoutes(app: FastifyInstance, ctx: ServerContext): 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/api/models', async () => ({
-    models: [...ctx.models.values()].map((m) => ({
+    models: await Promise.all([...ctx.models.values()].map(async (m) => ({
       id: m.id,
       name: m.name,
       default: m === ctx.defaultModel,
@@ -23,14 +23,25 @@ export function registerNativeRoutes(app: FastifyInstance, ctx: ServerContext): 
       sampler: m.sampler,
       defaults: { steps: 20, guidance: 4.5, negative: '' },
       sizes: m.sizes,
-      queue: m.queue.stats(),
-    })),
+      queue: await m.queue.stats(),
+    }))),
     limits: ctx.limits,
   }));
 
   app.post<{ Body: GenerateBody }>('/api/generate', { schema: { body: generateBodySchema(ctx.limits) } }, async (request, reply) => {
     const b = request.body;
     const model = findModel(ctx, b.model);
+    const id = idempotentJobId(model.id, request.headers['idempotency-key']);
+    const earlier = id === undefined ? undefined : ctx.store.get(id);
+    if (earlier) {
+      const url = `/api/jobs/${earlier.id}`;
+      const position = await model.queue.position(earlier);
+      return reply
+        .status(202)
+        .header('Location', url)
+        .header('Idempotent-Replayed', 'true')
+        .send({ id: earlier.id, status: earlier.status, position, url, events: `${url}/events` });
+    }
     const job = createJob(
       ctx,
       model,
@@ -58,9 +69,9 @@ export function registerNativeRoutes(app: FastifyInstance, ctx: ServerContext): 
         maxTimesteps: b.maxTimesteps,
         intermediateTimesteps: b.intermediateTimesteps,
       },
-      { count: 'numImages', preview: b.preview ?? true },
+      { count: 'numImages', preview: b.preview ?? true, id },
     );
-    const position = submitJob(ctx, model, job);
+    const position = await submitJob(ctx, model, job);
     const url = `/api/jobs/${job.id}`;
     return reply
       .status(202)
@@ -70,12 +81,12 @@ export function registerNativeRoutes(app: FastifyInstance, ctx: ServerContext): 
 
   app.get<{ Params: JobParams }>('/api/jobs/:id', { schema: { params: jobParamsSchema } }, async (request) => {
     const job = findJob(ctx, request.params.id);
-    return job.toJSON(ctx.models.get(job.modelId)!.queue.position(job));
+    return job.toJSON(await ctx.models.get(job.modelId)!.queue.position(job));
   });
 
   app.get<{ Params: JobParams }>('/api/jobs/:id/events', { schema: { params: jobParamsSchema } }, async (request, reply) => {
     const job = findJob(ctx, request.params.id);
-    followJobEvents(ctx, job, request, reply);
+    await followJobEvents(ctx, job, request, reply);
   });
 
   app.delete<{ Params: JobParams }>('/api/jobs/:id', { schema: { params: jobParamsSchema } }, async (request) => {

@@ -26,7 +26,7 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: ServerContext): 
         { prompts: [b.prompt], numImagesPerPrompt: b.n ?? 1, width: size.width, height: size.height, seed: parseSeed(b.seed) },
         { count: 'n', preview: false },
       );
-      submitJob(ctx, model, job);
+      await submitJob(ctx, model, job);
       // A client that gives up should not leave its job running.
       reply.raw.on('close', () => {
         if (!reply.raw.writableFinished && !job.finished) model.queue.cancel(job).catch(() => {});
