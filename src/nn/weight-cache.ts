@@ -109,14 +109,15 @@ function fileSink(file: SafetensorsFile): GeneratedWeightSink {
   };
 }
 
-interface SourceIdentity {
+export interface SourceIdentity {
   path: string;
   size: number;
   mtimeMs: number;
   header: string;
 }
 
-function sourceIdentity(files: readonly string[]): SourceIdentity[] {
+/** Real path, size, mtime and header hash of each checkpoint file (what keys generated-weight and prefix caches). */
+export function sourceIdentity(files: readonly string[]): SourceIdentity[] {
   return files.map((f) => {
     const real = fs.realpathSync(f);
     const fd = fs.openSync(real, 'r');
@@ -167,7 +168,7 @@ function holdsPlan(file: string, key: string, planned: readonly StreamedTensor[]
   return end === st.fileSize;
 }
 
-function writableFolder(dir: string): boolean {
+export function writableFolder(dir: string): boolean {
   let probe = path.resolve(dir);
   while (!fs.existsSync(probe)) {
     const parent = path.dirname(probe);
@@ -176,7 +177,9 @@ function writableFolder(dir: string): boolean {
   }
   try {
     fs.accessSync(probe, fs.constants.W_OK);
-    return fs.statSync(probe).isDirectory();
+    const st = fs.statSync(probe);
+    // root passes access(W_OK) everywhere: a folder whose mode grants nobody write access is meant read-only
+    return st.isDirectory() && (st.mode & 0o222) !== 0;
   } catch {
     return false;
   }

@@ -85,6 +85,8 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
         quantization: options.textQuantization,
         noConstantFolding: oneShot,
         memoryArena: oneShot ? false : session.memoryArena,
+        // the instruction's keys/values computed once (and kept beside the weight cache), prompts run alone after it
+        prefixCache: true,
       });
       return gemmaPromptEncoder(tokenizer, encoder, textConfig.hiddenSize, options.dialect ?? 'diffusers');
     },
