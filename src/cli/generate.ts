@@ -56,6 +56,9 @@ Options:
   --max-sequence-length N    caption tokens kept (default 300)
   --text-quantization Q      text encoder linear layers: none (default), int8 or int4 (weight-only; cached
                              next to the weights after the first load)
+  --transformer-quantization Q
+                             transformer block linear layers: none (default) or int8 (per-channel int8
+                             weights, per-token int8 activations; quantized once into the weight cache)
   --vae-tiling               decode in 512 px tiles every 448 px, blended as diffusers does (bounded memory
                              for large images)
   --vae-tile-size N          decode in N x N px tiles instead (a multiple of 32; implies --vae-tiling)
@@ -136,6 +139,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
       'max-sequence-length': { type: 'string' },
       threads: { type: 'string' },
       'text-quantization': { type: 'string' },
+      'transformer-quantization': { type: 'string' },
       'vae-tiling': { type: 'boolean' },
       'vae-tile-size': { type: 'string' },
       'vae-tile-stride': { type: 'string' },
@@ -200,6 +204,10 @@ export async function generateCommand(argv: string[]): Promise<void> {
   if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
     throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);
   }
+  const transformerQuantization = values['transformer-quantization'] ?? 'none';
+  if (transformerQuantization !== 'none' && transformerQuantization !== 'int8') {
+    throw new UsageError(`--transformer-quantization: expected none or int8, got "${transformerQuantization}"`);
+  }
   const vaeTiles = parseTilingFlags(values['vae-tile-size'], values['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   if (values.output) checkWritable(values.output);
 
@@ -207,6 +215,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const { pipeline, modelName } = await loadSanaPipeline(values.model, {
     threads,
     textQuantization,
+    transformerQuantization,
     vaeTiling: vaeTiles ?? (values['vae-tiling'] ? true : undefined),
     loras: values.lora?.map(parseLoraArg),
     loraFuse: values['lora-fuse'],

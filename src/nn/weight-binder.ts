@@ -12,6 +12,7 @@ import { WeightLocation, WeightStore } from '../io/weights.js';
 import { add } from '../graph/ops/elementwise.js';
 import { reshape } from '../graph/ops/shape-ops.js';
 import { LoraLayout, LoraSet, loraActivationDelta, loraWeightDelta } from './lora.js';
+import type { QuantizedLinear, QuantizedLinearProvider } from './int8-linear.js';
 
 export interface WeightBinderOptions {
   /** dtype the model computes in (float32 on CPU). */
@@ -27,6 +28,8 @@ export interface WeightBinderOptions {
   asInputs?: boolean;
   /** LoRA adapters: added on the activations by the linear layers (loraDelta), or fused into the weights here. */
   lora?: LoraSet;
+  /** Quantized linear layers (e.g. int8, src/nn/int8-linear.ts) for the layers it chooses; see quantizedLinear. */
+  quantizedLinear?: QuantizedLinearProvider;
 }
 
 /** A weight bound as a graph input (asInputs): feed the checkpoint tensor's float32 values under `key`. */
@@ -87,6 +90,14 @@ export class WeightBinder {
   }
 
   /**
+   * The quantized form of the linear layer `prefix` (weight `${prefix}.weight`, checkpoint shape `fileShape`), or
+   * undefined when the binder has no quantizer or it leaves this layer dense. Its weight then counts as used.
+   */
+  quantizedLinear(prefix: string, inF: number, outF: number, fileShape: readonly number[] = [outF, inF]): QuantizedLinear | undefined {
+    return this.options.quantizedLinear?.(this, prefix, inF, outF, fileShape);
+  }
+
+  /**
    * The unfused LoRA contribution to the linear layer `prefix` on x (undefined without adapters, or when they are
    * fused into the weights).
    */
@@ -116,14 +127,8 @@ export class WeightBinder {
       return input;
     }
     const { file, info } = located;
-    const real = realWeightPath(file.path);
-    const folder = path.dirname(real);
-    if (this.graph.externalDataFolder === undefined) this.graph.externalDataFolder = folder;
-    else if (this.graph.externalDataFolder !== folder) {
-      throw new Error(`${this.store.source}: weights of one graph must share a folder (${this.graph.externalDataFolder} vs ${folder})`);
-    }
     const raw = this.graph.external(name, info.dtype, viewShape ?? info.shape, {
-      location: path.basename(real),
+      location: this.graph.externalLocation(realWeightPath(file.path)),
       offset: info.fileOffset,
       length: info.byteLength,
     });

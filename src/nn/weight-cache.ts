@@ -93,18 +93,13 @@ function planningSink(planned: StreamedTensor[]): GeneratedWeightSink {
 /** Binds generated weights to the tensors of an existing cache file (memory-mapped by ONNX Runtime, no copy). */
 function fileSink(file: SafetensorsFile): GeneratedWeightSink {
   const real = fs.realpathSync(file.path);
-  const folder = path.dirname(real);
   return {
     tensor(graph: Graph, key: string, dtype: DType, shape: readonly number[]): Tensor {
       const info = file.info(key);
       if (info.dtype !== dtype || info.shape.join() !== shape.join()) {
         throw new Error(`${file.path}: "${key}" is ${info.dtype} [${info.shape.join(', ')}], the model needs ${dtype} [${shape.join(', ')}]`);
       }
-      if (graph.externalDataFolder === undefined) graph.externalDataFolder = folder;
-      else if (graph.externalDataFolder !== folder) {
-        throw new Error(`${file.path}: generated weights must share the graph's external-data folder ${graph.externalDataFolder}`);
-      }
-      return graph.external(key, dtype, shape, { location: path.basename(real), offset: info.fileOffset, length: info.byteLength });
+      return graph.external(key, dtype, shape, { location: graph.externalLocation(real), offset: info.fileOffset, length: info.byteLength });
     },
   };
 }
