@@ -36,7 +36,11 @@ export type QuantizedLinearProvider = (
  * int8 layers for the prefixes `select` accepts, their codes and scales generated from the checkpoint into `sink`
  * (a weight cache file, see src/nn/weight-cache.ts) as `<prefix>.weight.int8` [in, out] and `.weight.scale` [out].
  */
-export function int8LinearProvider(sink: GeneratedWeightSink, select: (prefix: string) => boolean): QuantizedLinearProvider {
+export function int8LinearProvider(
+  sink: GeneratedWeightSink,
+  select: (prefix: string) => boolean,
+  activations: Int8Activations = 'per-token',
+): QuantizedLinearProvider {
   return (binder, prefix, inF, outF, fileShape) => {
     // a missing weight is left to the dense path, which reports it once with every other problem
     if (!select(prefix) || !binder.has(`${prefix}.weight`)) return undefined;
@@ -51,7 +55,7 @@ export function int8LinearProvider(sink: GeneratedWeightSink, select: (prefix: s
       emit(bytes(quantized().scales));
       pending = undefined;
     });
-    return (x, bias) => int8Linear(x, codes, scales, bias);
+    return (x, bias) => int8Linear(x, codes, scales, bias, activations);
   };
 }
 
@@ -82,13 +86,37 @@ export function quantizePerChannel(weight: HostTensor, outF: number, inF: number
 /** Smallest per-token scale: an all-zero row quantizes to zeros instead of dividing by 0. */
 const MIN_SCALE = 1e-30;
 
+/**
+ * How activations are quantized: 'per-token' (one scale per row, as above) or 'per-tensor' (com.microsoft
+ * DynamicQuantizeMatMul: one asymmetric uint8 scale and zero point for the whole input, quantization, integer GEMM,
+ * scaling and bias fused in one kernel).
+ */
+export type Int8Activations = 'per-token' | 'per-tensor';
+
 /** y = x W^T + b for x [..., in] float32 with int8 weights codes [in, out], scales [out]; -> [..., out]. */
-export function int8Linear(x: Tensor, codes: Tensor, scales: Tensor, bias: Tensor | null): Tensor {
+export function int8Linear(x: Tensor, codes: Tensor, scales: Tensor, bias: Tensor | null, activations: Int8Activations = 'per-token'): Tensor {
   const g: Graph = x.graph;
   const [inF, outF] = codes.shape;
   if (codes.dtype !== 'int8' || codes.rank !== 2) throw new Error(`int8Linear: codes ${describe(codes)} must be int8 [in, out]`);
   if (x.shape[x.rank - 1] !== inF) throw new Error(`int8Linear: input ${describe(x)} has ${x.shape[x.rank - 1]} features, weight expects ${inF}`);
   const flat = x.rank === 2 ? x : reshape(x, [-1, inF as number]); // [M, in]
+  let y: Tensor;
+  if (activations === 'per-tensor') {
+    const wZero = g.constant(new HostTensor('int8', [], Uint8Array.of(0)), 'weight_zero_point');
+    y = g.node1('DynamicQuantizeMatMul', [flat, codes, scales, wZero, bias], 'float32', [flat.shape[0], outF], {}, 'com.microsoft'); // [M, out]
+  } else {
+    y = perTokenLinear(flat, codes, scales, bias);
+  }
+  if (x.rank === 2) return y;
+  const lead = slice(shapeOf(x), [0], [0], [x.rank - 1]);
+  const outShape = g.node1('Concat', [lead, g.int64s([outF as number])], 'int64', [x.rank], { axis: 0 });
+  return g.node1('Reshape', [y, outShape], 'float32', [...x.shape.slice(0, -1), outF]); // [..., out]
+}
+
+/** flat [M, in] -> [M, out] with per-token activation scales (see the header). */
+function perTokenLinear(flat: Tensor, codes: Tensor, scales: Tensor, bias: Tensor | null): Tensor {
+  const g = flat.graph;
+  const outF = codes.shape[1];
   const rowScale = maximum(div(reduceMax(abs(flat), [1], true), 127), MIN_SCALE); // [M, 1]
   const m = dimOf(flat, 0);
   const zero = g.constant(new HostTensor('uint8', [], Uint8Array.of(128)), 'act_zero_point');
@@ -98,10 +126,6 @@ export function int8Linear(x: Tensor, codes: Tensor, scales: Tensor, bias: Tenso
   const q = g.node1('QuantizeLinear', [flat, scaleM, zeroM], 'uint8', flat.shape, { axis: 0 }); // [M, in]
   const wZero = g.constant(new HostTensor('int8', [], Uint8Array.of(0)), 'weight_zero_point');
   const acc = g.node1('MatMulInteger', [q, codes, zero, wZero], 'int32', [flat.shape[0], outF]); // [M, out]
-  let y = mul(mul(cast(acc, 'float32'), rowScale), scales); // [M, out]
-  if (bias) y = add(y, bias);
-  if (x.rank === 2) return y;
-  const lead = slice(shapeOf(x), [0], [0], [x.rank - 1]);
-  const outShape = g.node1('Concat', [lead, g.int64s([outF as number])], 'int64', [x.rank], { axis: 0 });
-  return g.node1('Reshape', [y, outShape], 'float32', [...x.shape.slice(0, -1), outF]); // [..., out]
+  const y = mul(mul(cast(acc, 'float32'), rowScale), scales); // [M, out]
+  return bias ? add(y, bias) : y;
 }

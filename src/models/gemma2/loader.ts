@@ -12,7 +12,16 @@ import * as path from 'node:path';
 import { Graph } from '../../graph/graph.js';
 import { HostTensor } from '../../io/host-tensor.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
-import { GeneratedWeightSink, ModelWeights, WeightQuantization, denseWeights, inMemorySink, quantizedWeights, widenedWeights } from '../../nn/model-weights.js';
+import {
+  GeneratedWeightSink,
+  ModelWeights,
+  WeightQuantization,
+  denseWeights,
+  inMemorySink,
+  integerGemmWeights,
+  quantizedWeights,
+  widenedWeights,
+} from '../../nn/model-weights.js';
 import { defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { Backend, ModelSession } from '../../runtime/backend.js';
@@ -30,6 +39,11 @@ export interface Gemma2LoadOptions extends LoadOptions, Gemma2GraphOptions {
   quantBlockSize?: number;
   /** MatMulNBits accuracy level: 4 = int8 activations, 0 = float32 activations; default 4 for int8, 0 for int4. */
   quantAccuracyLevel?: 0 | 4;
+  /**
+   * int8 only: linear layers through the integer GEMM (per-channel int8 weights x per-token int8 activations,
+   * MatMulInteger; src/nn/int8-linear.ts) instead of MatMulNBits. Default false.
+   */
+  integerGemm?: boolean;
   /**
    * Folder of the weight cache (quantized or widened weights made once, see src/nn/weight-cache.ts); default
    * `<checkpoint folder>/.sana-ts-cache/` when writable, else `$XDG_CACHE_HOME/sana-ts` or `~/.cache/sana-ts`.
@@ -193,6 +207,7 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
       quantization,
       blockSize: quantization === 'none' ? 0 : options.quantBlockSize ?? 32,
       accuracyLevel: options.quantAccuracyLevel ?? 'default',
+      integerGemm: quantization === 'int8' && Boolean(options.integerGemm),
       softcap: options.softcap !== false,
     },
   };
@@ -206,14 +221,19 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
   }
   if (quantization === 'none') return { config, graph: build(denseWeights), prefixIdentity };
   const quant = { bits: quantization === 'int8' ? 8 : 4, blockSize: options.quantBlockSize ?? 32, accuracyLevel: options.quantAccuracyLevel } as const;
-  const quantized = (sink: GeneratedWeightSink) => build((binder) => quantizedWeights(binder, quant, sink));
+  if (options.integerGemm && quantization !== 'int8') {
+    throw new Error(`loadGemma2: option integerGemm needs quantization 'int8' (got '${quantization}')`);
+  }
+  const gemm = Boolean(options.integerGemm);
+  const quantized = (sink: GeneratedWeightSink) =>
+    build((binder) => (gemm ? integerGemmWeights(binder, sink, quant.blockSize) : quantizedWeights(binder, quant, sink)));
   if (options.weightCacheDir === null) return { config, graph: quantized(inMemorySink), prefixIdentity };
   const cached = withWeightCache(
     {
       dirs,
-      label: `gemma2-${quantization}-b${quant.blockSize}`,
+      label: `gemma2-${quantization}${gemm ? '-gemm' : ''}-b${quant.blockSize}`,
       sourceFiles: store.filePaths(),
-      settings: { bits: quant.bits, blockSize: quant.blockSize },
+      settings: gemm ? { bits: quant.bits, blockSize: quant.blockSize, linear: 'per-channel-int8' } : { bits: quant.bits, blockSize: quant.blockSize },
     },
     quantized,
   );

@@ -13,7 +13,7 @@ import { LoadOptions } from '../component.js';
 import { SanaTransformerConfig, readSanaTransformerConfig, sanaDims } from './config.js';
 import { sincosPositionTable } from './embeddings.js';
 import { BuiltGraph, CROSS_BIAS, PAG_ROWS, POSITION_TABLE, SanaGraphOptions, blockResidualName, buildCaptionGraph, buildDenoiseGraph, crossKeyName, crossValueName } from './graphs.js';
-import { int8LinearProvider } from '../../nn/int8-linear.js';
+import { Int8Activations, int8LinearProvider } from '../../nn/int8-linear.js';
 import { defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.js';
 
 export interface SanaTransformerOptions extends LoadOptions {
@@ -29,6 +29,8 @@ export interface SanaTransformerOptions extends LoadOptions {
    * quantized once into a cache file (src/nn/weight-cache.ts) that later loads map. Default 'none'.
    */
   quantization?: TransformerQuantization;
+  /** int8 activations: 'per-token' (default) or 'per-tensor' (fused DynamicQuantizeMatMul); see src/nn/int8-linear.ts. */
+  int8Activations?: Int8Activations;
   /** Folder of that cache; default `<checkpoint folder>/.sana-ts-cache/` when writable, else the user's cache. */
   weightCacheDir?: string;
 }
@@ -54,9 +56,9 @@ function denoiseBuilder(dir: string, config: SanaTransformerConfig, store: Weigh
         dirs: options.weightCacheDir ? [options.weightCacheDir] : defaultWeightCacheDirs(dir),
         label: 'sana-int8',
         sourceFiles: store.filePaths(),
-        settings: { scheme: 'per-channel-weights-per-token-activations' },
+        settings: { weights: 'per-channel-symmetric-int8' },
       },
-      (sink) => buildDenoiseGraph(config, store, { ...graphOptions, quantizedLinear: int8LinearProvider(sink, (p) => INT8_LAYERS.test(p)) }),
+      (sink) => buildDenoiseGraph(config, store, { ...graphOptions, quantizedLinear: int8LinearProvider(sink, (p) => INT8_LAYERS.test(p), options.int8Activations) }),
     );
     return { built: cached.value, weightCache: { file: cached.file, created: cached.created } };
   };
