@@ -1,11 +1,12 @@
 // Gemma-2-2B text encoder on a 300-token prompt: the REAL config with seeded random weights in a bf16 safetensors
 // file (written once, ~5.2 GB, in chunks). One mode per process, so peak RSS is the mode's own:
-//   node dist/bench/text-encoder.js --mode fp32|fp32-lazy|fp32-cached|int8|int4 [--tokens 300] [--runs 3]
+//   node dist/bench/text-encoder.js --mode fp32|fp32-lazy|fp32-cached|int8|int8-gemm|int4|prefix-cache [--tokens 300] [--runs 3]
 //     [--threads 2] [--weights DIR] [--out DIR] [--cache-dir DIR] [--[no-]prepack] [--no-floor] [--accuracy-level 0|4]
 // fp32: the bf16->fp32 casts folded once at load, prepacked GEMMs (the loader's default);
 // fp32-lazy: bf16 weights cast inside the graph at every run (ConstantFolding off: no fp32 copy is kept);
 // fp32-cached: the weights widened once into a float32 cache file (9.3 GB) that later loads memory-map (used in
 // place: no prepacking unless --prepack);
+// int8-gemm: per-channel int8 weights x per-token int8 activations through MatMulInteger (integerGemm);
 // int8 / int4: weight-only block-32 quantization (MatMulNBits) from the quantized-weight cache (made at the first
 // load, memory-mapped afterwards); load time is reported separately for the run that made the cache.
 // prefix-cache: the instruction prefix cache (src/models/gemma2/prefix-cache.ts) on one session of the cached
@@ -49,8 +50,8 @@ const cacheDir = path.resolve(
 const outDir = path.resolve(arg('out', path.join(root, '.bench-cache', 'gemma2-2b-results')));
 const ROOFLINE_GFLOPS = 450;
 
-type Mode = 'fp32' | 'fp32-lazy' | 'fp32-cached' | 'int8' | 'int4' | 'prefix-cache';
-const MODES: readonly Mode[] = ['fp32', 'fp32-lazy', 'fp32-cached', 'int8', 'int4', 'prefix-cache'];
+type Mode = 'fp32' | 'fp32-lazy' | 'fp32-cached' | 'int8' | 'int8-gemm' | 'int4' | 'prefix-cache';
+const MODES: readonly Mode[] = ['fp32', 'fp32-lazy', 'fp32-cached', 'int8', 'int8-gemm', 'int4', 'prefix-cache'];
 
 
 /** Tensor names and shapes of Gemma2Model at the 2B config. */
@@ -233,6 +234,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--prepack')) options.prepack = true;
   const prepacked = options.prepack ?? mode !== 'fp32-cached'; // the loader maps a float32 cache in place by default
   if (mode === 'int8' || mode === 'int4') options.quantization = mode;
+  if (mode === 'int8-gemm') Object.assign(options, { quantization: 'int8', integerGemm: true });
   if (process.argv.includes('--accuracy-level')) options.quantAccuracyLevel = Number(arg('accuracy-level', '4')) === 0 ? 0 : 4;
   if (process.argv.includes('--cache-dir')) options.weightCacheDir = path.resolve(arg('cache-dir', ''));
   const load0 = performance.now();
