@@ -1,13 +1,20 @@
 // Gemma-2-2B text encoder on a 300-token prompt: the REAL config with seeded random weights in a bf16 safetensors
 // file (written once, ~5.2 GB, in chunks). One mode per process, so peak RSS is the mode's own:
-//   node dist/bench/text-encoder.js --mode fp32|fp32-lazy|fp32-cached|int8|int4 [--tokens 300] [--runs 3]
+//   node dist/bench/text-encoder.js --mode fp32|fp32-lazy|fp32-cached|int8|int8-gemm|int4|prefix-cache [--tokens 300] [--runs 3]
 //     [--threads 2] [--weights DIR] [--out DIR] [--cache-dir DIR] [--[no-]prepack] [--no-floor] [--accuracy-level 0|4]
 // fp32: the bf16->fp32 casts folded once at load, prepacked GEMMs (the loader's default);
 // fp32-lazy: bf16 weights cast inside the graph at every run (ConstantFolding off: no fp32 copy is kept);
 // fp32-cached: the weights widened once into a float32 cache file (9.3 GB) that later loads memory-map (used in
 // place: no prepacking unless --prepack);
+// int8-gemm: per-channel int8 weights x per-token int8 activations through MatMulInteger (integerGemm);
 // int8 / int4: weight-only block-32 quantization (MatMulNBits) from the quantized-weight cache (made at the first
 // load, memory-mapped afterwards); load time is reported separately for the run that made the cache.
+// prefix-cache: the instruction prefix cache (src/models/gemma2/prefix-cache.ts) on one session of the cached
+// graph (fp32, casts folded at load unless --lazy): the REAL tokenizer's instruction + a short prompt, encoded
+// uncached (the whole trimmed sequence, empty past) and cached (the prompt's tokens only) in alternation; prints
+// both times, their ratio, the one-off prefix cost and the largest difference between the two outputs.
+// --quant int8-gemm: the same on the integer-GEMM int8 encoder; --lazy: bf16 weights cast at every run (one-shot).
+// --layers N: real widths with N decoder layers (default 26 = Gemma-2-2B; fewer to fit a shared machine).
 // --weights: checkpoint folder (default .bench-cache/gemma2-2b-random, written if missing); --out: where each
 // mode's last hidden state goes (quantized modes report cosine similarity to the fp32 one found there);
 // --cache-dir: weight cache folder (default: the loader's). The machine is shared: the process CPU time
@@ -27,22 +34,30 @@ import { compileGraph } from '../src/runtime/compile.js';
 import { nodeBackend } from '../src/runtime/node-backend.js';
 import { GEMMA2_2B } from '../src/models/gemma2/config.js';
 import { Gemma2LoadOptions, loadGemma2 } from '../src/models/gemma2/loader.js';
+import { emptyPast } from '../src/models/gemma2/prefix-cache.js';
+import { preparePrompts } from '../src/text/prompt-encoding.js';
+import { GemmaTokenizer } from '../src/text/tokenizer.js';
 import { arg } from './common.js';
 
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
-const cacheDir = path.resolve(arg('weights', path.join(root, '.bench-cache', 'gemma2-2b-random')));
+const LAYERS = Number(arg('layers', String(GEMMA2_2B.numHiddenLayers)));
+/** The benchmarked config: Gemma-2-2B, possibly with fewer layers (--layers). */
+const C = { ...GEMMA2_2B, numHiddenLayers: LAYERS };
+const cacheDir = path.resolve(
+  arg('weights', path.join(root, '.bench-cache', LAYERS === GEMMA2_2B.numHiddenLayers ? 'gemma2-2b-random' : `gemma2-2b-random-L${LAYERS}`)),
+);
 const outDir = path.resolve(arg('out', path.join(root, '.bench-cache', 'gemma2-2b-results')));
 const ROOFLINE_GFLOPS = 450;
 
-type Mode = 'fp32' | 'fp32-lazy' | 'fp32-cached' | 'int8' | 'int4';
-const MODES: readonly Mode[] = ['fp32', 'fp32-lazy', 'fp32-cached', 'int8', 'int4'];
+type Mode = 'fp32' | 'fp32-lazy' | 'fp32-cached' | 'int8' | 'int8-gemm' | 'int4' | 'prefix-cache';
+const MODES: readonly Mode[] = ['fp32', 'fp32-lazy', 'fp32-cached', 'int8', 'int8-gemm', 'int4', 'prefix-cache'];
 
 
 /** Tensor names and shapes of Gemma2Model at the 2B config. */
 function gemma2Shapes(): Array<[string, number[]]> {
-  const c = GEMMA2_2B;
+  const c = C;
   const out: Array<[string, number[]]> = [['embed_tokens.weight', [c.vocabSize, c.hiddenSize]]];
   const H = c.hiddenSize;
   for (let i = 0; i < c.numHiddenLayers; i++) {
@@ -113,7 +128,7 @@ function writeRandomCheckpoint(): void {
   fs.fsyncSync(fd);
   fs.closeSync(fd);
   fs.renameSync(tmp, file);
-  const c = GEMMA2_2B;
+  const c = C;
   const config = {
     architectures: ['Gemma2Model'],
     model_type: 'gemma2',
@@ -142,7 +157,7 @@ function writeRandomCheckpoint(): void {
 
 /** Multiply-adds x 2 of one forward pass over T tokens (projections, MLP, attention scores and values). */
 function forwardFlops(t: number): number {
-  const c = GEMMA2_2B;
+  const c = C;
   const H = c.hiddenSize;
   const qDim = c.numAttentionHeads * c.headDim;
   const kvDim = c.numKeyValueHeads * c.headDim;
@@ -212,6 +227,7 @@ async function main(): Promise<void> {
   if (!MODES.includes(mode)) throw new Error(`--mode must be one of ${MODES.join(', ')} (got ${mode})`);
   writeRandomCheckpoint();
   if (process.argv.includes('--write-only')) return;
+  if (mode === 'prefix-cache') return prefixCacheBench(runs, threads);
   const options: Gemma2LoadOptions = { threads };
   if (mode === 'fp32-lazy') options.noConstantFolding = true;
   if (mode === 'fp32-cached') options.float32Cache = true;
@@ -219,6 +235,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--prepack')) options.prepack = true;
   const prepacked = options.prepack ?? mode !== 'fp32-cached'; // the loader maps a float32 cache in place by default
   if (mode === 'int8' || mode === 'int4') options.quantization = mode;
+  if (mode === 'int8-gemm') Object.assign(options, { quantization: 'int8', integerGemm: true });
   if (process.argv.includes('--accuracy-level')) options.quantAccuracyLevel = Number(arg('accuracy-level', '4')) === 0 ? 0 : 4;
   if (process.argv.includes('--cache-dir')) options.weightCacheDir = path.resolve(arg('cache-dir', ''));
   const load0 = performance.now();
@@ -253,7 +270,7 @@ async function main(): Promise<void> {
     if (!floor) continue;
     t0 = performance.now();
     c0 = process.cpuUsage();
-    for (let layer = 0; layer < GEMMA2_2B.numHiddenLayers; layer++) await floor.run({ x: floorX });
+    for (let layer = 0; layer < C.numHiddenLayers; layer++) await floor.run({ x: floorX });
     if (r > 0) {
       floorTimes.push((performance.now() - t0) / 1000);
       floorCpus.push(cpuSeconds(c0));
@@ -282,7 +299,7 @@ async function main(): Promise<void> {
     const fw = medianOf(floorTimes);
     const fc = medianOf(floorCpus);
     floorNote =
-      `; GEMM floor (the ${GEMMA2_2B.numHiddenLayers} layers' projections alone, fp32 prepacked) ${fw.toFixed(3)} s wall, ${fc.toFixed(3)} s cpu: ` +
+      `; GEMM floor (the ${C.numHiddenLayers} layers' projections alone, fp32 prepacked) ${fw.toFixed(3)} s wall, ${fc.toFixed(3)} s cpu: ` +
       `model/floor ${(median / fw).toFixed(2)} by wall, ${(cpu / fc).toFixed(2)} by cpu`;
   }
   console.log(
@@ -293,6 +310,97 @@ async function main(): Promise<void> {
       `of ${ROOFLINE_GFLOPS}, ${((gflop * threads) / cpu).toFixed(0)} GFLOP/s by cpu/threads; peak RSS ${modelRssGB.toFixed(2)} GB (process with the floor ${rssGB.toFixed(2)} GB)${similarity}; ` +
       `load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores${floorNote}`,
   );
+}
+
+/** Max |a - b| and cosine of two equally long arrays. */
+function difference(a: Float32Array, b: Float32Array): { maxAbs: number; cosine: number } {
+  let maxAbs = 0;
+  for (let i = 0; i < a.length; i++) maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
+  return { maxAbs, cosine: cosine(a, b) };
+}
+
+async function prefixCacheBench(runs: number, threads: number): Promise<void> {
+  const prompt = arg('prompt', 'A cat holding a sign that says Hello World');
+  const options: Gemma2LoadOptions = { threads, prefixCache: true, weightCacheDir: benchPrefixDir() };
+  if (process.argv.includes('--lazy')) Object.assign(options, { noConstantFolding: true, memoryArena: false });
+  // --quant int8-gemm: the same comparison on the integer-GEMM int8 encoder (a quarter of the weight bytes per run)
+  if (arg('quant', 'none') === 'int8-gemm') Object.assign(options, { quantization: 'int8', integerGemm: true });
+  const tok = GemmaTokenizer.fromFolder(path.join(root, 'node_modules', '@lenml', 'tokenizer-gemma2', 'models'));
+  const prepared = preparePrompts(prompt, {}, tok);
+  // what encodePrompts hands the encoder for a short prompt: the sequence up to its last real token (trimPadding)
+  const mask = prepared.prompt.attentionMask.data;
+  const keep = mask.reduce((n, m, i) => (m !== 0n ? i + 1 : n), 1);
+  const ids = HostTensor.int64([1, keep], prepared.prompt.inputIds.data.slice(0, keep));
+  const ones = HostTensor.int64([1, keep], new Array(keep).fill(1));
+  const P = prepared.instructionPrefix.length;
+  // the prefix: a file from an earlier run of this benchmark is removed first, so its computation is timed too;
+  // then a fresh encoder (one session at a time: the peak is one model's) reads it back
+  for (const f of fs.existsSync(options.weightCacheDir!) ? fs.readdirSync(options.weightCacheDir!) : []) {
+    if (f.startsWith('gemma2-prefix-')) fs.rmSync(path.join(options.weightCacheDir!, f));
+  }
+  const first = await loadGemma2(cacheDir, options);
+  let t0 = performance.now();
+  const state = (await first.cachePrefix(prepared.instructionPrefix))!;
+  const prefixS = (performance.now() - t0) / 1000;
+  await first.release();
+  const load0 = performance.now();
+  const profile = process.argv.includes('--profile') ? { profilePrefix: arg('profile', 'gemma2-prefix') } : {};
+  const encoder = await loadGemma2(cacheDir, { ...options, ...profile });
+  const loadS = (performance.now() - load0) / 1000;
+  t0 = performance.now();
+  const reread = (await encoder.cachePrefix(prepared.instructionPrefix))!;
+  const rereadS = (performance.now() - t0) / 1000;
+  const uncached = async () =>
+    (await encoder.session.run({ input_ids: ids, attention_mask: ones, ...emptyPast(encoder.config) }, ['last_hidden_state'])).last_hidden_state.data as Float32Array;
+  const cached = async () => (await encoder.encode(ids, ones)).lastHiddenState.data;
+  const times = { uncached: [] as number[], cached: [] as number[] };
+  const cpu = { uncached: [] as number[], cached: [] as number[] };
+  let a: Float32Array = new Float32Array(0);
+  let b: Float32Array = new Float32Array(0);
+  for (let r = 0; r < runs + 1; r++) {
+    t0 = performance.now();
+    let c0 = process.cpuUsage();
+    a = await uncached();
+    const tu = (performance.now() - t0) / 1000;
+    const cu = cpuSeconds(c0);
+    t0 = performance.now();
+    c0 = process.cpuUsage();
+    b = await cached();
+    const tc = (performance.now() - t0) / 1000;
+    const cc = cpuSeconds(c0);
+    if (r > 0) {
+      times.uncached.push(tu);
+      times.cached.push(tc);
+      cpu.uncached.push(cu);
+      cpu.cached.push(cc);
+    }
+  }
+  const d = difference(a, b);
+  const mu = medianOf(times.uncached);
+  const mc = medianOf(times.cached);
+  const cu = medianOf(cpu.uncached);
+  const cc = medianOf(cpu.cached);
+  const n = keep - P;
+  // the cached run's work: the n new tokens' projections plus their attention over all keep positions
+  const cachedFlop = (forwardFlops(keep) - forwardFlops(P)) / 1e9;
+  const rss = (process.resourceUsage().maxRSS * 1024) / 1e9;
+  (encoder.session as { endProfiling?: () => void }).endProfiling?.();
+  await encoder.release();
+  console.log(
+    `gemma2-2b widths, ${C.numHiddenLayers} layers, ${options.integerGemm ? 'int8 integer GEMM' : options.noConstantFolding ? 'bf16 cast at run time' : 'fp32 (casts folded at load)'}, threads=${threads}: ` +
+      `load ${loadS.toFixed(2)} s; prompt ${JSON.stringify(prompt)} = ${keep} tokens after trimming, of which ${P} the cached instruction prefix, ${n} run when cached\n` +
+      `  prefix: computed in ${prefixS.toFixed(3)} s (${state.file ? `written to ${path.basename(state.file)}` : `not persisted: ${state.persistError}`}), ` +
+      `read back by a fresh encoder in ${rereadS.toFixed(3)} s (computed ${reread.computed}); ${((state.keys.length * 2 * state.keys[0].size * 4) / 1e6).toFixed(1)} MB of keys/values\n` +
+      `  uncached ${mu.toFixed(3)} s wall, ${cu.toFixed(3)} s cpu (runs ${times.uncached.map((t) => t.toFixed(3)).join(', ')}; ${(forwardFlops(keep) / 1e9 / mu).toFixed(0)} GFLOP/s = ${((100 * forwardFlops(keep)) / 1e9 / mu / ROOFLINE_GFLOPS).toFixed(0)}% of ${ROOFLINE_GFLOPS})\n` +
+      `  cached   ${mc.toFixed(3)} s wall, ${cc.toFixed(3)} s cpu (runs ${times.cached.map((t) => t.toFixed(3)).join(', ')}; ${(cachedFlop / mc).toFixed(0)} GFLOP/s)\n` +
+      `  speedup ${(mu / mc).toFixed(2)}x by wall, ${(cu / cc).toFixed(2)}x by cpu; max |cached - uncached| ${d.maxAbs.toExponential(2)} (cosine ${d.cosine.toFixed(9)}); peak RSS ${rss.toFixed(2)} GB; ` +
+      `load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+  );
+}
+
+/** Prefix files of the benchmark go beside its checkpoint's cache, not the user's cache. */
+function benchPrefixDir(): string {
+  return path.join(cacheDir, '.sana-ts-cache');
 }
 
 main().catch((e) => {

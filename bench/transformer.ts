@@ -3,7 +3,12 @@
 // graph with cached caption K/V, at 512 px (latent 16 x 16) and 1024 px (32 x 32) with 300 caption tokens.
 //
 //   npx tsc -p . && node dist/bench/transformer.js [--res 512,1024] [--runs 3] [--threads 2] [--prepack 1]
-//                                                  [--caption full,short] [--profile <prefix>]
+//                                                  [--caption full,short] [--profile <prefix>] [--int8]
+//
+// --int8: the int8 transformer (per-channel int8 weights, per-token int8 activations; quantized once into
+// .bench-cache/sana-600m/.sana-ts-cache/) is loaded next to the fp32 one and each step is timed on both, back to
+// back, with the cosine similarity of the two outputs of the same step (same latents, timestep and caption);
+// --int8-activations per-tensor: the fused com.microsoft DynamicQuantizeMatMul instead of per-token scales.
 //
 // The weights (2.4 GB fp32) are written once to .bench-cache/sana-600m/ (gitignored) and memory-mapped after.
 
@@ -157,6 +162,18 @@ function randomTensor(shape: number[], seed: number): HostTensor {
   return HostTensor.float32(shape, data);
 }
 
+function cosine(a: Float32Array, b: Float32Array): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -176,6 +193,14 @@ async function main(): Promise<void> {
   const model = await SanaTransformer.load(dir, { threads, prepack, profilePrefix: profile });
   const loadS = (performance.now() - t0) / 1000;
   const c = model.config;
+  let int8: SanaTransformer | undefined;
+  if (process.argv.includes('--int8')) {
+    const t8 = performance.now();
+    const activations = arg('int8-activations', 'per-token') as 'per-token' | 'per-tensor';
+    int8 = await SanaTransformer.load(dir, { threads, prepack, quantization: 'int8', int8Activations: activations });
+    console.log(`int8 activations: ${activations}`);
+    console.log(`int8 transformer: load ${((performance.now() - t8) / 1000).toFixed(2)} s (${int8.weightCache!.created ? 'quantized and cached now' : 'from the cache'}: ${path.basename(int8.weightCache!.file)})`);
+  }
   const load = os.loadavg()[0];
   console.log(`Sana-600M transformer (random weights), threads ${threads}, prepack ${prepack ? 'on' : 'off'}, load ${loadS.toFixed(2)} s`);
   console.log(`machine load average at start: ${load.toFixed(2)} on ${os.availableParallelism()} cores${load > 0.5 ? ' (busy: timings are inflated)' : ''}`);
@@ -201,16 +226,25 @@ async function main(): Promise<void> {
       const latents = randomTensor([BATCH, c.inChannels, side, side], res);
       const timestep = HostTensor.float32([BATCH], [999, 999]);
       await model.denoise(latents, timestep, handle); // warm-up (first run allocates and plans)
+      if (int8) await int8.denoise(latents, timestep, handle); // the caption graph is the same float32 one
       const times: number[] = [];
       const cpuTimes: number[] = [];
-      for (let i = 0; i < runs; i++) {
+      const times8: number[] = [];
+      const cpuTimes8: number[] = [];
+      const cosines: number[] = [];
+      const timed = async (m: SanaTransformer, wall: number[], cpuUsed: number[]) => {
         const t = performance.now();
         const cpu = process.cpuUsage();
-        const out = await model.denoise(latents, timestep, handle);
-        times.push((performance.now() - t) / 1000);
+        const out = await m.denoise(latents, timestep, handle);
+        wall.push((performance.now() - t) / 1000);
         const used = process.cpuUsage(cpu);
-        cpuTimes.push((used.user + used.system) / 1e6);
+        cpuUsed.push((used.user + used.system) / 1e6);
         if (!out.toFloat32().every(Number.isFinite)) throw new Error('non-finite output');
+        return out.toFloat32();
+      };
+      for (let i = 0; i < runs; i++) {
+        const ref = await timed(model, times, cpuTimes);
+        if (int8) cosines.push(cosine(await timed(int8, times8, cpuTimes8), ref));
       }
       const med = median(times);
       const flops = denoiseFlops(c, BATCH, side * side, kept);
@@ -220,9 +254,18 @@ async function main(): Promise<void> {
           `${(flops / 1e9).toFixed(0)} GFLOP, ${gflops.toFixed(0)} GFLOP/s = ${((100 * gflops) / ROOFLINE_GFLOPS).toFixed(0)}% of ${ROOFLINE_GFLOPS}; ` +
           `CPU ${median(cpuTimes).toFixed(2)} s/step (a contention check: CPU time near threads x wall time means the cores were ours)`,
       );
+      if (int8) {
+        const med8 = median(times8);
+        console.log(
+          `  ${res} px int8: median ${med8.toFixed(3)} s [${times8.map((t) => t.toFixed(3)).join(', ')}], CPU ${median(cpuTimes8).toFixed(2)} s/step; ` +
+            `speed ${(med / med8).toFixed(2)}x fp32 by wall, ${(median(cpuTimes) / median(cpuTimes8)).toFixed(2)}x by CPU time; ` +
+            `cosine of the step output to fp32: min ${Math.min(...cosines).toFixed(6)}`,
+        );
+      }
     }
   }
   await model.release();
+  await int8?.release();
   console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024 / 1024).toFixed(2)} GiB`);
 }
 

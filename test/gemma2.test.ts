@@ -210,6 +210,35 @@ for (const fixture of ['gemma2_tiny', 'gemma2_tiny_window']) {
   }
 }
 
+for (const fixture of ['gemma2_tiny', 'gemma2_tiny_window']) {
+  test(`${fixture} int8 through the integer GEMM (per-channel weights, per-token activations): cosine >= 0.999, cached once`, async (t) => {
+    const weightCacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gemma2-qcache-'));
+    const ids = fixtureTensor(fixture, 'inputs', 'input_ids');
+    const mask = fixtureTensor(fixture, 'inputs', 'attention_mask');
+    const expected = fixtureTensor(fixture, 'outputs', 'last_hidden_state').toFloat32();
+    const first = await loadGemma2(fixturePath(fixture, 'component'), { threads, quantization: 'int8', integerGemm: true, weightCacheDir });
+    assert.equal(first.weightCache?.created, true);
+    assert.match(first.weightCache!.file, /gemma2-int8-gemm-b32-/);
+    const got = (await first.encode(ids, mask)).lastHiddenState;
+    await first.release();
+    const c = cosine(got.data, expected);
+    t.diagnostic(`${fixture} int8 integer GEMM: cosine to transformers ${c.toFixed(6)}`);
+    assert.ok(c >= 0.999 && c < 1 - 1e-7, `cosine ${c}`);
+    const again = await loadGemma2(fixturePath(fixture, 'component'), { threads, quantization: 'int8', integerGemm: true, weightCacheDir });
+    assert.equal(again.weightCache?.created, false);
+    assert.deepEqual([...(await again.encode(ids, mask)).lastHiddenState.data], [...got.data]);
+    await again.release();
+    const memory = await loadGemma2(fixturePath(fixture, 'component'), { threads, quantization: 'int8', integerGemm: true, weightCacheDir: null });
+    assert.deepEqual([...(await memory.encode(ids, mask)).lastHiddenState.data], [...got.data]);
+    await memory.release();
+    fs.rmSync(weightCacheDir, { recursive: true });
+  });
+}
+
+test('integerGemm needs int8', async () => {
+  await assert.rejects(loadGemma2(fixturePath('gemma2_tiny', 'component'), { threads, quantization: 'int4', integerGemm: true, weightCacheDir: null }), /option integerGemm needs quantization 'int8'/);
+});
+
 test('quantized loading is strict too', async () => {
   const dir = variantFolder('gemma2_tiny', (w) => {
     w.delete('layers.0.mlp.down_proj.weight');

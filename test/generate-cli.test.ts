@@ -110,6 +110,7 @@ test('bad arguments: each gets a clear message, exit code 2 and no output file',
   expectBad([prompt, '--model', model, '--sampler', 'ddim', ...o], /--sampler: expected dpm or euler/, dir);
   expectBad([prompt, '--model', model, '--seed', 'abc', ...o], /--seed: expected an integer/, dir);
   expectBad([prompt, '--model', model, '--text-quantization', 'int2', ...o], /--text-quantization: expected none, int8 or int4/, dir);
+  expectBad([prompt, '--model', model, '--transformer-quantization', 'int4', ...o], /--transformer-quantization: expected none or int8, got "int4"/, dir);
   expectBad([prompt, '--model', model, '--vae-tile-size', '500', ...o], /--vae-tile-size: expected a multiple of 32 pixels, at least 64, got 500/, dir);
   expectBad([prompt, '--model', model, '--vae-tile-size', '256', '--vae-tile-stride', '320', ...o], /--vae-tile-stride: expected a multiple of 32 pixels no larger than the tile \(256\), got 320/, dir);
   expectBad([prompt, '--model', model, '--vae-tile-stride', '448', ...o], /--vae-tile-stride needs --vae-tile-size/, dir);

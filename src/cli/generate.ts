@@ -57,6 +57,9 @@ Options:
   --max-sequence-length N    caption tokens kept (default 300; 2..4096); longer prompts are truncated with a warning
   --text-quantization Q      text encoder linear layers: none (default), int8 or int4 (weight-only; cached
                              next to the weights after the first load)
+  --transformer-quantization Q
+                             transformer block linear layers: none (default) or int8 (per-channel int8
+                             weights, per-token int8 activations; quantized once into the weight cache)
   --vae-tiling               decode in 512 px tiles every 448 px, blended as diffusers does (bounded memory
                              for large images)
   --vae-tile-size N          decode in N x N px tiles instead (a multiple of 32; implies --vae-tiling)
@@ -139,6 +142,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
       threads: { type: 'string' },
       device: { type: 'string' },
       'text-quantization': { type: 'string' },
+      'transformer-quantization': { type: 'string' },
       'vae-tiling': { type: 'boolean' },
       'vae-tile-size': { type: 'string' },
       'vae-tile-stride': { type: 'string' },
@@ -203,6 +207,10 @@ export async function generateCommand(argv: string[]): Promise<void> {
   if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
     throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);
   }
+  const transformerQuantization = values['transformer-quantization'] ?? 'none';
+  if (transformerQuantization !== 'none' && transformerQuantization !== 'int8') {
+    throw new UsageError(`--transformer-quantization: expected none or int8, got "${transformerQuantization}"`);
+  }
   const vaeTiles = parseTilingFlags(values['vae-tile-size'], values['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   if (values.output) checkWritable(values.output);
 
@@ -212,6 +220,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
     threads,
     device,
     textQuantization,
+    transformerQuantization,
     vaeTiling: vaeTiles ?? (values['vae-tiling'] ? true : undefined),
     loras: values.lora?.map(parseLoraArg),
     loraFuse: values['lora-fuse'],

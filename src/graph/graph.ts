@@ -2,6 +2,7 @@
 // point into safetensors files), graph inputs and outputs. Op builders in ./ops create nodes through `Graph.node`,
 // after checking shapes and dtypes themselves; emission to ONNX lives in ./onnx-emit.ts.
 
+import * as nodePath from 'node:path';
 import { BYTES_PER_ELEMENT, DType, HostTensor, elementCount } from '../io/host-tensor.js';
 import { Shape, formatShape } from './shape.js';
 
@@ -133,6 +134,35 @@ export class Graph {
 
   floats(shape: readonly number[], values: readonly number[] | Float32Array): Tensor {
     return this.constant(HostTensor.float32(shape, Float32Array.from(values)), 'floats');
+  }
+
+  /**
+   * The external-data location (relative to externalDataFolder) of the file at `realPath`, adapting the folder:
+   * the first file sets it; a file outside it moves the folder up to the common ancestor and rewrites the
+   * locations already given (ORT takes one folder per session and refuses ".." and absolute locations), so a
+   * graph may read a checkpoint and a cache file kept elsewhere (e.g. int8 weights in ~/.cache/sana-ts).
+   */
+  externalLocation(realPath: string): string {
+    const dir = nodePath.dirname(realPath);
+    if (this.externalDataFolder === undefined) this.externalDataFolder = dir;
+    const inside = (folder: string) => {
+      const rel = nodePath.relative(folder, realPath);
+      return rel && !rel.startsWith('..') && !nodePath.isAbsolute(rel) ? rel : undefined;
+    };
+    let rel = inside(this.externalDataFolder);
+    if (rel === undefined) {
+      let ancestor = this.externalDataFolder;
+      while (inside(ancestor) === undefined && nodePath.dirname(ancestor) !== ancestor) ancestor = nodePath.dirname(ancestor);
+      const old = this.externalDataFolder;
+      this.initializers.forEach((init, i) => {
+        if (!init.external || this.memoryFiles.has(init.external.location)) return;
+        const location = nodePath.relative(ancestor, nodePath.join(old, init.external.location));
+        this.initializers[i] = { ...init, external: { ...init.external, location } };
+      });
+      this.externalDataFolder = ancestor;
+      rel = inside(ancestor)!;
+    }
+    return rel;
   }
 
   /** A weight whose bytes stay in a file; ONNX Runtime maps or reads them at session creation. */

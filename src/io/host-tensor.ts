@@ -1,7 +1,8 @@
 // A tensor living in JavaScript memory: what safetensors files hold, what sessions take and return, and what the
 // pipeline and schedulers manipulate between model calls.
 
-export type DType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'uint8' | 'bool';
+/** int8 is held as its raw bytes in a Uint8Array (like bfloat16 in a Uint16Array): quantized weights only. */
+export type DType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool';
 
 export type TypedArrayFor<D extends DType> = D extends 'float32'
   ? Float32Array
@@ -22,6 +23,7 @@ export const BYTES_PER_ELEMENT: Record<DType, number> = {
   int64: 8,
   int32: 4,
   uint8: 1,
+  int8: 1,
   bool: 1,
 };
 
@@ -83,6 +85,10 @@ export function toFloat32Array(t: HostTensor): Float32Array {
     case 'int64': {
       const src = t.data as BigInt64Array;
       return Float32Array.from(src, (v) => Number(v));
+    }
+    case 'int8': {
+      const src = t.data as Uint8Array;
+      return Float32Array.from(new Int8Array(src.buffer, src.byteOffset, src.length));
     }
     default:
       return Float32Array.from(t.data as Int32Array | Uint8Array);

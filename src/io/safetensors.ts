@@ -16,6 +16,7 @@ const DTYPE_FROM_CODE: Record<string, DType> = {
   I64: 'int64',
   I32: 'int32',
   U8: 'uint8',
+  I8: 'int8',
   BOOL: 'bool',
 };
 const CODE_FROM_DTYPE: Record<DType, string> = Object.fromEntries(

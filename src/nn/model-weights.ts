@@ -18,6 +18,7 @@ import { BYTES_PER_ELEMENT, DType, HostTensor, elementCount } from '../io/host-t
 import { WeightLocation } from '../io/weights.js';
 import { BlockQuantized, QuantBits, blocksPerRow, quantizeBlockwise } from './quantize-nbits.js';
 import { WeightBinder } from './weight-binder.js';
+import { int8LinearProvider } from './int8-linear.js';
 
 /** y = x W^T (+ b) for x [..., in]. */
 export type LinearLayer = (x: Tensor) => Tensor;
@@ -50,7 +51,7 @@ export interface GeneratedWeightSink {
 /** Generated weights held in JavaScript memory and handed to ONNX Runtime at session creation (which copies them). */
 export const inMemorySink: GeneratedWeightSink = {
   tensor(graph, key, dtype, shape, write) {
-    if (dtype !== 'float32' && dtype !== 'uint8') throw new Error(`generated weight ${key}: dtype ${dtype} cannot be held in memory`);
+    if (dtype !== 'float32' && dtype !== 'uint8' && dtype !== 'int8') throw new Error(`generated weight ${key}: dtype ${dtype} cannot be held in memory`);
     const bytes = new Uint8Array(elementCount(shape) * BYTES_PER_ELEMENT[dtype]);
     let at = 0;
     write((piece) => {
@@ -59,7 +60,7 @@ export const inMemorySink: GeneratedWeightSink = {
       at += piece.byteLength;
     });
     if (at !== bytes.byteLength) throw new Error(`generated weight ${key}: writer emitted ${at} of ${bytes.byteLength} bytes`);
-    const value = dtype === 'float32' ? new HostTensor('float32', shape, new Float32Array(bytes.buffer)) : new HostTensor('uint8', shape, bytes);
+    const value = dtype === 'float32' ? new HostTensor('float32', shape, new Float32Array(bytes.buffer)) : new HostTensor(dtype, shape, bytes);
     return graph.inMemory(key, value);
   },
 };
@@ -186,6 +187,26 @@ export function quantizedWeights(binder: WeightBinder, options: QuantizedWeights
       const values = mul(picked, gather(scales, ids, 0)); // [..., blocks, blockSize]
       const lead = ids.shape.map((_, i) => dimOf(ids, i));
       return reshape(values, [...lead, width]); // [..., width]
+    },
+  };
+}
+
+/**
+ * int8 through the integer GEMM: linear layers as per-channel int8 weights x per-token int8 activations
+ * (MatMulInteger, src/nn/int8-linear.ts) instead of block-quantized MatMulNBits; the embedding table and the small
+ * tensors as quantizedWeights makes them. Generated weights: `<name>.weight.int8` [in, out], `<name>.weight.scale`.
+ */
+export function integerGemmWeights(binder: WeightBinder, sink: GeneratedWeightSink, blockSize = 32): ModelWeights {
+  const base = quantizedWeights(binder, { bits: 8, blockSize }, sink);
+  const provider = int8LinearProvider(sink, () => true);
+  return {
+    ...base,
+    linear(name, outF, inF, bias = false) {
+      const q = provider(binder, name, inF, outF, [outF, inF]);
+      // a missing weight: the block-quantized path reports it (once) with every other problem
+      if (!q) return base.linear(name, outF, inF, bias);
+      const b = bias ? base.tensor(`${name}.bias`, [outF]) : null;
+      return (x) => q(x, b);
     },
   };
 }

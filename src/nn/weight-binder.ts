@@ -13,6 +13,7 @@ import { add } from '../graph/ops/elementwise.js';
 import { reshape } from '../graph/ops/shape-ops.js';
 import { LoraLayout, LoraSet, loraActivationDelta, loraWeightDelta } from './lora.js';
 import { TrainableLora } from './lora-trainable.js';
+import type { QuantizedLinear, QuantizedLinearProvider } from './int8-linear.js';
 
 export interface WeightBinderOptions {
   /** dtype the model computes in (float32 on CPU). */
@@ -33,6 +34,8 @@ export interface WeightBinderOptions {
    * `parameters`), while the checkpoint's weights stay frozen external data.
    */
   trainableLora?: TrainableLora;
+  /** Quantized linear layers (e.g. int8, src/nn/int8-linear.ts) for the layers it chooses; see quantizedLinear. */
+  quantizedLinear?: QuantizedLinearProvider;
 }
 
 /** A weight bound as a graph input (asInputs): feed the checkpoint tensor's float32 values under `key`. */
@@ -93,6 +96,14 @@ export class WeightBinder {
   }
 
   /**
+   * The quantized form of the linear layer `prefix` (weight `${prefix}.weight`, checkpoint shape `fileShape`), or
+   * undefined when the binder has no quantizer or it leaves this layer dense. Its weight then counts as used.
+   */
+  quantizedLinear(prefix: string, inF: number, outF: number, fileShape: readonly number[] = [outF, inF]): QuantizedLinear | undefined {
+    return this.options.quantizedLinear?.(this, prefix, inF, outF, fileShape);
+  }
+
+  /**
    * The unfused LoRA contribution to the linear layer `prefix` on x (undefined without adapters, or when they are
    * fused into the weights).
    */
@@ -132,14 +143,8 @@ export class WeightBinder {
       return input;
     }
     const { file, info } = located;
-    const real = realWeightPath(file.path);
-    const folder = path.dirname(real);
-    if (this.graph.externalDataFolder === undefined) this.graph.externalDataFolder = folder;
-    else if (this.graph.externalDataFolder !== folder) {
-      throw new Error(`${this.store.source}: weights of one graph must share a folder (${this.graph.externalDataFolder} vs ${folder})`);
-    }
     const raw = this.graph.external(name, info.dtype, viewShape ?? info.shape, {
-      location: path.basename(real),
+      location: this.graph.externalLocation(realWeightPath(file.path)),
       offset: info.fileOffset,
       length: info.byteLength,
     });

@@ -93,30 +93,26 @@ function planningSink(planned: StreamedTensor[]): GeneratedWeightSink {
 /** Binds generated weights to the tensors of an existing cache file (memory-mapped by ONNX Runtime, no copy). */
 function fileSink(file: SafetensorsFile): GeneratedWeightSink {
   const real = fs.realpathSync(file.path);
-  const folder = path.dirname(real);
   return {
     tensor(graph: Graph, key: string, dtype: DType, shape: readonly number[]): Tensor {
       const info = file.info(key);
       if (info.dtype !== dtype || info.shape.join() !== shape.join()) {
         throw new Error(`${file.path}: "${key}" is ${info.dtype} [${info.shape.join(', ')}], the model needs ${dtype} [${shape.join(', ')}]`);
       }
-      if (graph.externalDataFolder === undefined) graph.externalDataFolder = folder;
-      else if (graph.externalDataFolder !== folder) {
-        throw new Error(`${file.path}: generated weights must share the graph's external-data folder ${graph.externalDataFolder}`);
-      }
-      return graph.external(key, dtype, shape, { location: path.basename(real), offset: info.fileOffset, length: info.byteLength });
+      return graph.external(key, dtype, shape, { location: graph.externalLocation(real), offset: info.fileOffset, length: info.byteLength });
     },
   };
 }
 
-interface SourceIdentity {
+export interface SourceIdentity {
   path: string;
   size: number;
   mtimeMs: number;
   header: string;
 }
 
-function sourceIdentity(files: readonly string[]): SourceIdentity[] {
+/** Real path, size, mtime and header hash of each checkpoint file (what keys generated-weight and prefix caches). */
+export function sourceIdentity(files: readonly string[]): SourceIdentity[] {
   return files.map((f) => {
     const real = fs.realpathSync(f);
     const fd = fs.openSync(real, 'r');
@@ -167,7 +163,7 @@ function holdsPlan(file: string, key: string, planned: readonly StreamedTensor[]
   return end === st.fileSize;
 }
 
-function writableFolder(dir: string): boolean {
+export function writableFolder(dir: string): boolean {
   let probe = path.resolve(dir);
   while (!fs.existsSync(probe)) {
     const parent = path.dirname(probe);
@@ -176,7 +172,9 @@ function writableFolder(dir: string): boolean {
   }
   try {
     fs.accessSync(probe, fs.constants.W_OK);
-    return fs.statSync(probe).isDirectory();
+    const st = fs.statSync(probe);
+    // root passes access(W_OK) everywhere: a folder whose mode grants nobody write access is meant read-only
+    return st.isDirectory() && (st.mode & 0o222) !== 0;
   } catch {
     return false;
   }

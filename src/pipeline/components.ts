@@ -13,7 +13,7 @@ import { Dcae, DcaeLoadOptions } from '../models/dcae/model.js';
 import { readGemma2Config } from '../models/gemma2/config.js';
 import { Gemma2LoadOptions, loadGemma2 } from '../models/gemma2/loader.js';
 import { readSanaTransformerConfig } from '../models/sana/config.js';
-import { CaptionHandle, SanaTransformer } from '../models/sana/transformer.js';
+import { CaptionHandle, SanaTransformer, TransformerQuantization } from '../models/sana/transformer.js';
 import { Backend, SessionOptions } from '../runtime/backend.js';
 import { readSchedulerConfig } from '../schedulers/scheduler-config.js';
 import { PromptDialect } from '../text/complex-human-instruction.js';
@@ -31,6 +31,8 @@ export interface LoadPipelineOptions extends SessionOptions, PipelineOptions {
   dialect?: PromptDialect;
   /** Weight-only quantization of the text encoder's linear layers. */
   textQuantization?: Gemma2LoadOptions['quantization'];
+  /** The transformer's linear layers in int8 (SanaTransformer quantization; quantized once into the weight cache). */
+  transformerQuantization?: TransformerQuantization;
   /** Tiled VAE decode (bounded memory for large images): true for diffusers' 512/448 px tiles. */
   vaeTiling?: DcaeLoadOptions['tiling'];
   /** Weight variant to prefer (fp16, bf16). */
@@ -98,12 +100,14 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
         // WebGPU adapters may lack shader-f16: casts of 16-bit weights must be folded on the CPU at load
         noConstantFolding: oneShot && sessionDevice(options.device) !== 'webgpu',
         memoryArena: oneShot ? false : session.memoryArena,
+        // the instruction's keys/values computed once (and kept beside the weight cache), prompts run alone after it
+        prefixCache: true,
       });
       return gemmaPromptEncoder(tokenizer, encoder, textConfig.hiddenSize, options.dialect ?? 'diffusers');
     },
     async loadDenoiser() {
       const lora = options.loras?.length ? new LoraSet(options.loras, options.loraFuse) : undefined;
-      const transformer = await SanaTransformer.load(dirs.transformer, { ...session, variant: options.variant, lora });
+      const transformer = await SanaTransformer.load(dirs.transformer, { ...session, variant: options.variant, lora, quantization: options.transformerQuantization });
       return sanaDenoiser(transformer);
     },
     async loadDecoder() {

@@ -6,6 +6,8 @@
 // instruction's trailing "▁" merges into the prompt's first word, so the kept window is BOS + the prompt's tokens
 // (computed WITH the instruction in causal context) + padding; prompt tokens beyond the window are dropped.
 // Negative prompts: no instruction, maxSequenceLength ids, no re-selection.
+// The instruction's tokens before its trailing "▁" are the same at the same positions for every prompt: a text
+// encoder that can cache a prefix (cachePrefix, see src/models/gemma2/prefix-cache.ts) gets them first.
 //
 // Dialects: 'diffusers' (default; SanaPipeline): single-quoted instruction, prompts lower-cased and stripped, the
 // negative embedding with its own mask. 'nvlabs' (the original repo): double-quoted instruction, no lower-casing
@@ -20,6 +22,8 @@ import { GemmaTokenizer, TokenizedBatch } from './tokenizer.js';
 /** What prompt encoding needs from a text encoder (Gemma2TextEncoder fits). */
 export interface TextEncoderLike {
   encode(inputIds: HostTensor, attentionMask: HostTensor): Promise<{ lastHiddenState: HostTensor }>;
+  /** Optional: compute once the states of a token prefix that later inputs start with (results must not change). */
+  cachePrefix?(ids: readonly number[]): Promise<unknown>;
 }
 
 export interface EncodePromptsOptions {
@@ -66,6 +70,8 @@ export interface PreparedPrompts {
   readonly negative: TokenizedBatch;
   /** Ids of the instruction alone, BOS included (0 without instruction). */
   readonly instructionIds: number;
+  /** Those ids without the last one (the "▁" that merges into the prompt): what every prompt row starts with. */
+  readonly instructionPrefix: readonly number[];
   readonly warnings: readonly string[];
 }
 
@@ -108,7 +114,8 @@ export function preparePrompts(prompts: string | readonly string[], options: Enc
   checkPromptLength('encodePrompts: option instruction', instruction);
   const texts = list.map((p) => instruction + preprocessPrompt(p, dialect));
 
-  const instructionIds = instruction ? tokenizer.encode(instruction).length : 0;
+  const instructionTokens = instruction ? tokenizer.encode(instruction) : [];
+  const instructionIds = instructionTokens.length;
   // The instruction sets the text encoder's length (L_all = its ids + max_sequence_length - 2): bounded as well.
   checkBounded('encodePrompts: the instruction (tokens)', instructionIds, LIMITS.instructionTokens, 0);
   const lengthAll = instruction ? instructionIds + maxSequenceLength - 2 : maxSequenceLength;
@@ -133,7 +140,7 @@ export function preparePrompts(prompts: string | readonly string[], options: Enc
     if (n > 0) warnings.push(`negative prompt ${b}: ${n} token(s) beyond max_sequence_length ${maxSequenceLength} were dropped`);
   });
   for (const w of warnings) options.onWarning?.(w);
-  return { prompt, selectIndex, negative, instructionIds, warnings };
+  return { prompt, selectIndex, negative, instructionIds, instructionPrefix: instructionTokens.slice(0, -1), warnings };
 }
 
 /** Rows `index` of axis 1 of t [B, L, ...] -> [B, index.length, ...]. */
@@ -163,6 +170,7 @@ export async function encodePrompts(
   const { prompt, negative, selectIndex } = prepared;
   const nvlabs = options.dialect === 'nvlabs';
   const trim = options.trimPadding ?? !nvlabs;
+  if (prepared.instructionPrefix.length > 0) await textEncoder.cachePrefix?.(prepared.instructionPrefix);
   // Separate runs: stacked, the 1-token empty negative prompt would be padded to the instruction's length.
   const positiveStates = await encodeStates(textEncoder, prompt, trim);
   const negativeStates = await encodeStates(textEncoder, negative, trim);

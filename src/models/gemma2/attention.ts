@@ -4,12 +4,16 @@
 // Grouped-query attention without repeating K/V: query head h uses KV head floor(h / groups), and the query heads
 // of one KV head are adjacent, so queries reshaped to [B, kvHeads, groups*T, D] meet keys [B, kvHeads, D, T] in one
 // batched MatMul per KV head (M = groups*T).
+//
+// With cached keys/values (the instruction prefix, see prefix-cache.ts) the T new tokens' keys and values are
+// appended to the P cached ones (after RoPE, as transformers' cache holds them), so the new queries score against
+// P + T keys; the softcap and the additive bias are applied exactly as without the cache.
 
 import { Tensor } from '../../graph/graph.js';
 import { add, div, mul, tanh } from '../../graph/ops/elementwise.js';
 import { matmul } from '../../graph/ops/linalg.js';
 import { softmax } from '../../graph/ops/norm.js';
-import { SymDim, mulDims, reshape, transpose } from '../../graph/ops/shape-ops.js';
+import { SymDim, concat, expand, mulDims, reshape, transpose } from '../../graph/ops/shape-ops.js';
 import { LinearLayer } from '../../nn/model-weights.js';
 import { Gemma2Config } from './config.js';
 import { RotaryTables, applyRotary } from './rotary.js';
@@ -29,6 +33,10 @@ export interface AttentionContext {
   readonly bias: Tensor;
   /** Soft-capping value, or null to skip it (transformers' SDPA path ignores it). */
   readonly softcap: number | null;
+  /** Cached keys and values [1, Hkv, P, D] (keys after RoPE) of the P positions before these T; bias is then [B, 1, 1, T, P+T]. */
+  readonly past?: { readonly key: Tensor; readonly value: Tensor; readonly length: SymDim; readonly total: SymDim };
+  /** Receives this layer's keys and values [B, Hkv, P+T, D] (cached ones first), to be cached. */
+  readonly present?: (key: Tensor, value: Tensor) => void;
 }
 
 /** x [B*T, hidden] -> [B*T, hidden]. */
@@ -45,13 +53,27 @@ export function selfAttention(x: Tensor, cfg: Gemma2Config, proj: AttentionProje
   const v = reshape(proj.v(x), [B, T, kvHeads, D]); // [B, T, Hkv, D]
 
   const qHeads = reshape(transpose(mul(q, scale), [0, 2, 1, 3]), [B, kvHeads, mulDims(T, groups), D]); // [B, Hkv, G*T, D]
-  const kT = transpose(k, [0, 2, 3, 1]); // [B, Hkv, D, T]
-  const vHeads = transpose(v, [0, 2, 1, 3]); // [B, Hkv, T, D]
+  let kT: Tensor;
+  let vHeads = transpose(v, [0, 2, 1, 3]); // [B, Hkv, T, D]
+  let S = T; // keys per query row
+  if (ctx.past || ctx.present) {
+    let kHeads = transpose(k, [0, 2, 1, 3]); // [B, Hkv, T, D]
+    if (ctx.past) {
+      const P = ctx.past.length;
+      kHeads = concat([expand(ctx.past.key, [B, kvHeads, P, D]), kHeads], 2); // [B, Hkv, P+T, D]
+      vHeads = concat([expand(ctx.past.value, [B, kvHeads, P, D]), vHeads], 2); // [B, Hkv, P+T, D]
+      S = ctx.past.total;
+    }
+    ctx.present?.(kHeads, vHeads);
+    kT = transpose(kHeads, [0, 1, 3, 2]); // [B, Hkv, D, P+T]
+  } else {
+    kT = transpose(k, [0, 2, 3, 1]); // [B, Hkv, D, T]
+  }
 
-  let scores = reshape(matmul(qHeads, kT), [B, kvHeads, groups, T, T]); // [B, Hkv, G, T, T]
+  let scores = reshape(matmul(qHeads, kT), [B, kvHeads, groups, T, S]); // [B, Hkv, G, T, P+T]
   if (ctx.softcap !== null) scores = mul(tanh(div(scores, ctx.softcap)), ctx.softcap);
   const probs = softmax(add(scores, ctx.bias), -1);
-  const out = matmul(reshape(probs, [B, kvHeads, mulDims(T, groups), T]), vHeads); // [B, Hkv, G*T, D]
+  const out = matmul(reshape(probs, [B, kvHeads, mulDims(T, groups), S]), vHeads); // [B, Hkv, G*T, D]
   const merged = transpose(reshape(out, [B, heads, T, D]), [0, 2, 1, 3]); // [B, T, H, D]
   return proj.o(reshape(merged, [mulDims(B, T), heads * D])); // [B*T, H*D] -> [B*T, hidden]
 }

@@ -5,13 +5,24 @@
 // is accepted as well, its LM head ignored. Linear weights are used as stored (a bf16 file stays bf16 on disk and
 // is cast in the graph; pass noConstantFolding to keep that cast lazy) or quantized to int8 / int4 (once: the
 // quantized weights are kept in a cache file that later loads memory-map, see src/nn/weight-cache.ts).
+// With prefixCache the graph is the cached variant (past keys/values in, present out; see prefix-cache.ts):
+// cachePrefix(ids) computes or reads the instruction prefix once, and encode() then runs only the tokens after it.
 
 import * as path from 'node:path';
 import { Graph } from '../../graph/graph.js';
 import { HostTensor } from '../../io/host-tensor.js';
 import { checkLayerCount } from '../../nn/layer-count.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
-import { GeneratedWeightSink, ModelWeights, WeightQuantization, denseWeights, inMemorySink, quantizedWeights, widenedWeights } from '../../nn/model-weights.js';
+import {
+  GeneratedWeightSink,
+  ModelWeights,
+  WeightQuantization,
+  denseWeights,
+  inMemorySink,
+  integerGemmWeights,
+  quantizedWeights,
+  widenedWeights,
+} from '../../nn/model-weights.js';
 import { defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { Backend, ModelSession } from '../../runtime/backend.js';
@@ -21,6 +32,7 @@ import { LoadOptions } from '../component.js';
 import { Gemma2Config, readGemma2Config } from './config.js';
 import { Gemma2GraphOptions, buildGemma2Graph } from './model.js';
 import { sessionDevice } from '../../runtime/device.js';
+import { PrefixCacheIdentity, PrefixState, computePrefix, emptyPast, encodeAfterPrefix, loadOrComputePrefix, startsWithPrefix } from './prefix-cache.js';
 
 export interface Gemma2LoadOptions extends LoadOptions, Gemma2GraphOptions {
   /** Weight-only quantization of every linear layer (MatMulNBits, made at load time); default 'none'. */
@@ -29,6 +41,11 @@ export interface Gemma2LoadOptions extends LoadOptions, Gemma2GraphOptions {
   quantBlockSize?: number;
   /** MatMulNBits accuracy level: 4 = int8 activations, 0 = float32 activations; default 4 for int8, 0 for int4. */
   quantAccuracyLevel?: 0 | 4;
+  /**
+   * int8 only: linear layers through the integer GEMM (per-channel int8 weights x per-token int8 activations,
+   * MatMulInteger; src/nn/int8-linear.ts) instead of MatMulNBits. Default false.
+   */
+  integerGemm?: boolean;
   /**
    * Folder of the weight cache (quantized or widened weights made once, see src/nn/weight-cache.ts); default
    * `<checkpoint folder>/.sana-ts-cache/` when writable, else `$XDG_CACHE_HOME/sana-ts` or `~/.cache/sana-ts`.
@@ -42,6 +59,11 @@ export interface Gemma2LoadOptions extends LoadOptions, Gemma2GraphOptions {
    * folds the casts at load unless noConstantFolding).
    */
   float32Cache?: boolean;
+  /**
+   * Build the cached graph so that a fixed token prefix (the instruction) can be computed once and reused
+   * (cachePrefix); prefixes persist in the weight cache folders (not with weightCacheDir null). Default false.
+   */
+  prefixCache?: boolean;
   /** Runtime (default: onnxruntime-node). */
   backend?: Backend;
 }
@@ -53,22 +75,70 @@ export interface Gemma2Outputs {
   readonly all: Record<string, HostTensor>;
 }
 
+/** How many distinct prefixes one encoder keeps (both dialects' instructions fit). */
+const MAX_PREFIXES = 4;
+
 export class Gemma2TextEncoder {
+  private readonly prefixes = new Map<string, Promise<PrefixState>>();
+
   constructor(
     readonly config: Gemma2Config,
     readonly session: ModelSession,
     /** Quantized and float32Cache loads: the cache file the weights are mapped from, and whether this load wrote it. */
     readonly weightCache?: { readonly file: string; readonly created: boolean },
+    /** Cached-graph loads (prefixCache): where prefixes persist and what keys them. */
+    private readonly prefixIdentity?: PrefixCacheIdentity,
   ) {}
 
+  /** Whether the session is the cached variant (cachePrefix has an effect). */
+  get cachesPrefixes(): boolean {
+    // the session of a graph built with pastKeyValues (prefixCache) takes past keys/values
+    return this.session.inputNames.includes('past_key.0');
+  }
+
   get outputNames(): readonly string[] {
-    return this.session.outputNames;
+    return this.session.outputNames.filter((n) => !n.startsWith('present_'));
+  }
+
+  /**
+   * Makes `ids` (BOS first) a cached prefix: its keys and values are read from the prefix cache file or computed
+   * once, and later encode() calls whose every row starts with them run only the tokens after them. Returns the
+   * state (null when this encoder was loaded without prefixCache).
+   */
+  async cachePrefix(ids: readonly number[]): Promise<PrefixState | null> {
+    if (!this.cachesPrefixes) return null;
+    if (ids.length === 0) throw new Error(`Gemma2 text encoder (${this.config.file}): cachePrefix needs at least one token`);
+    this.checkInputs(HostTensor.int64([1, ids.length], [...ids]), HostTensor.int64([1, ids.length], new Array(ids.length).fill(1)));
+    const id = ids.join(',');
+    let state = this.prefixes.get(id);
+    if (!state) {
+      if (this.prefixes.size >= MAX_PREFIXES) this.prefixes.delete(this.prefixes.keys().next().value!);
+      const identity = this.prefixIdentity ?? { dirs: [], sourceFiles: [], settings: {} };
+      state = loadOrComputePrefix(identity, this.config, ids, () => computePrefix(this.session, this.config, ids));
+      this.prefixes.set(id, state);
+      state.catch(() => this.prefixes.delete(id));
+    }
+    return state;
   }
 
   /** Encodes input_ids and attention_mask, both int64 [B, T]. */
   async encode(inputIds: HostTensor, attentionMask: HostTensor): Promise<Gemma2Outputs> {
     this.checkInputs(inputIds, attentionMask);
-    const all = await this.session.run({ input_ids: inputIds, attention_mask: attentionMask });
+    if (!this.cachesPrefixes) {
+      const all = await this.session.run({ input_ids: inputIds, attention_mask: attentionMask });
+      return { lastHiddenState: all.last_hidden_state as HostTensor<'float32'>, all };
+    }
+    // the longest held prefix that every row starts with; none: the cached graph with an empty past
+    let best: PrefixState | undefined;
+    for (const pending of this.prefixes.values()) {
+      const p = await pending;
+      if ((!best || p.ids.length > best.ids.length) && startsWithPrefix(p, inputIds, attentionMask)) best = p;
+    }
+    if (best) {
+      const last = await encodeAfterPrefix(this.session, this.config, best, inputIds, attentionMask);
+      return { lastHiddenState: last, all: { last_hidden_state: last } };
+    }
+    const all = await this.session.run({ input_ids: inputIds, attention_mask: attentionMask, ...emptyPast(this.config) }, this.outputNames);
     return { lastHiddenState: all.last_hidden_state as HostTensor<'float32'>, all };
   }
 
@@ -108,6 +178,8 @@ export interface Gemma2Build {
   readonly graph: Graph;
   /** The weight cache file the graph reads, and whether this load wrote it (quantized and float32Cache loads). */
   readonly weightCache?: { readonly file: string; readonly created: boolean };
+  /** What keys a persisted instruction prefix of this load (cache folders, checkpoint files, numeric settings). */
+  readonly prefixIdentity: PrefixCacheIdentity;
 }
 
 /** Builds the (uncompiled) graph for a Gemma-2 folder; throws one error listing every weight problem. */
@@ -119,9 +191,10 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
   if (quantization !== 'none' && quantization !== 'int8' && quantization !== 'int4') {
     throw new Error(`loadGemma2: option quantization must be 'none', 'int8' or 'int4' (got ${JSON.stringify(quantization)})`);
   }
+  const graphOptions: Gemma2GraphOptions = { ...options, pastKeyValues: Boolean(options.prefixCache || options.pastKeyValues) };
   const build = (makeWeights: (binder: WeightBinder) => ModelWeights): Graph => {
     const binder = new WeightBinder(new Graph('gemma2_text_encoder'), store, gemma2KeyDialect(store));
-    const graph = buildGemma2Graph(config, makeWeights(binder), options);
+    const graph = buildGemma2Graph(config, makeWeights(binder), graphOptions);
     binder.finish(`Gemma2Model (${dir})`);
     return graph;
   };
@@ -129,33 +202,50 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
     throw new Error(`loadGemma2: options float32Cache and quantization '${quantization}' exclude each other`);
   }
   const dirs = options.weightCacheDir === undefined || options.weightCacheDir === null ? defaultWeightCacheDirs(dir) : [options.weightCacheDir];
+  // float32Cache, prepacking and lazy casts compute the same float32 products; quantization and softcap do not
+  const prefixIdentity: PrefixCacheIdentity = {
+    dirs: options.weightCacheDir === null ? [] : dirs,
+    sourceFiles: store.filePaths(),
+    settings: {
+      quantization,
+      blockSize: quantization === 'none' ? 0 : options.quantBlockSize ?? 32,
+      accuracyLevel: options.quantAccuracyLevel ?? 'default',
+      integerGemm: quantization === 'int8' && Boolean(options.integerGemm),
+      softcap: options.softcap !== false,
+    },
+  };
   if (quantization === 'none' && options.float32Cache) {
     if (options.weightCacheDir === null) throw new Error('loadGemma2: option float32Cache needs a weight cache folder (weightCacheDir is null)');
     const cached = withWeightCache(
       { dirs, label: 'gemma2-fp32', sourceFiles: store.filePaths(), settings: {} },
       (sink) => build((binder) => widenedWeights(binder, sink)),
     );
-    return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created } };
+    return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created }, prefixIdentity };
   }
-  if (quantization === 'none') return { config, graph: build((binder) => denseWeights(binder, { gatherWide: sessionDevice(options.device) === 'webgpu' })) };
+  if (quantization === 'none') return { config, graph: build((binder) => denseWeights(binder, { gatherWide: sessionDevice(options.device) === 'webgpu' })), prefixIdentity };
   const quant = { bits: quantization === 'int8' ? 8 : 4, blockSize: options.quantBlockSize ?? 32, accuracyLevel: options.quantAccuracyLevel } as const;
-  const quantized = (sink: GeneratedWeightSink) => build((binder) => quantizedWeights(binder, quant, sink));
-  if (options.weightCacheDir === null) return { config, graph: quantized(inMemorySink) };
+  if (options.integerGemm && quantization !== 'int8') {
+    throw new Error(`loadGemma2: option integerGemm needs quantization 'int8' (got '${quantization}')`);
+  }
+  const gemm = Boolean(options.integerGemm);
+  const quantized = (sink: GeneratedWeightSink) =>
+    build((binder) => (gemm ? integerGemmWeights(binder, sink, quant.blockSize) : quantizedWeights(binder, quant, sink)));
+  if (options.weightCacheDir === null) return { config, graph: quantized(inMemorySink), prefixIdentity };
   const cached = withWeightCache(
     {
       dirs,
-      label: `gemma2-${quantization}-b${quant.blockSize}`,
+      label: `gemma2-${quantization}${gemm ? '-gemm' : ''}-b${quant.blockSize}`,
       sourceFiles: store.filePaths(),
-      settings: { bits: quant.bits, blockSize: quant.blockSize },
+      settings: gemm ? { bits: quant.bits, blockSize: quant.blockSize, linear: 'per-channel-int8' } : { bits: quant.bits, blockSize: quant.blockSize },
     },
     quantized,
   );
-  return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created } };
+  return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created }, prefixIdentity };
 }
 
 /** Loads a Gemma-2 text encoder from a transformers folder (e.g. a SANA pipeline's text_encoder/). */
 export async function loadGemma2(dir: string, options: Gemma2LoadOptions = {}): Promise<Gemma2TextEncoder> {
-  const { config, graph, weightCache } = buildGemma2FromFolder(dir, options);
+  const { config, graph, weightCache, prefixIdentity } = buildGemma2FromFolder(dir, options);
   const compiled = compileGraph(graph, { docString: `Gemma2Model from ${dir}` });
   // a float32 cache is used in place (memory-mapped) unless prepacking is asked for: measured as fast as the
   // prepacked copy on Gemma-2-2B (bench/text-encoder.ts) and loads in under a second instead of ~20 s
@@ -163,5 +253,5 @@ export async function loadGemma2(dir: string, options: Gemma2LoadOptions = {}): 
   const session = await (options.backend ?? defaultBackend).createSession(compiled, { ...options, prepack });
   // in-memory quantized weights were copied into the session: let their JavaScript copies go
   graph.memoryFiles.clear();
-  return new Gemma2TextEncoder(config, session, weightCache);
+  return new Gemma2TextEncoder(config, session, weightCache, prefixIdentity);
 }

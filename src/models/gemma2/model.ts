@@ -1,12 +1,17 @@
 // The Gemma-2 decoder stack as one graph: input_ids, attention_mask int64 [B, T] -> last_hidden_state float32
 // [B, T, hidden] (after the final norm; what SANA uses), optionally every hidden_states.i. ref: SANA.md §4.5
+//
+// The cached variant (pastKeyValues) also takes every layer's keys and values of P earlier positions
+// (past_key.i, past_value.i float32 [1, Hkv, P, D], shared by the batch; P may be 0) and returns them with the new
+// tokens' appended (present_key.i, present_value.i [B, Hkv, P+T, D]): the new tokens sit at positions P..P+T-1.
+// Gemma-2 is causal, so the states of a fixed prefix never depend on what follows it (see prefix-cache.ts).
 
 import { Graph, Tensor } from '../../graph/graph.js';
 import { mul } from '../../graph/ops/elementwise.js';
 import { dimOf, mulDims, reshape } from '../../graph/ops/shape-ops.js';
 import { ModelWeights } from '../../nn/model-weights.js';
 import { AttentionContext } from './attention.js';
-import { attentionBiases } from './attention-mask.js';
+import { addDims, attentionBiases, cachedAttentionBiases } from './attention-mask.js';
 import { Gemma2Config } from './config.js';
 import { decoderLayer, gemmaRmsNorm } from './decoder-layer.js';
 import { rotaryTables } from './rotary.js';
@@ -20,6 +25,8 @@ export interface Gemma2GraphOptions {
   softcap?: boolean;
   /** Also output hidden_states.0 (scaled embeddings) ... hidden_states.N (= last_hidden_state), as transformers. */
   outputHiddenStates?: boolean;
+  /** The cached variant: past_key.i / past_value.i inputs, present_key.i / present_value.i outputs (see above). */
+  pastKeyValues?: boolean;
 }
 
 export function buildGemma2Graph(cfg: Gemma2Config, weights: ModelWeights, options: Gemma2GraphOptions = {}): Graph {
@@ -35,8 +42,18 @@ export function buildGemma2Graph(cfg: Gemma2Config, weights: ModelWeights, optio
   const rows = weights.embedding('embed_tokens.weight', [cfg.vocabSize, H], inputIds); // [B, T, H]
   let h = mul(reshape(rows, [BT, H]), Math.fround(Math.sqrt(H))); // [B*T, H]
 
-  const biases = attentionBiases(attentionMask, T, cfg.layerTypes.includes('sliding_attention') ? cfg.slidingWindow : null);
-  const rotary = rotaryTables(g, T, cfg.headDim, cfg.ropeTheta);
+  const window = cfg.layerTypes.includes('sliding_attention') ? cfg.slidingWindow : null;
+  const pastShape = [1, cfg.numKeyValueHeads, 'P', cfg.headDim];
+  const past = options.pastKeyValues
+    ? Array.from({ length: cfg.numHiddenLayers }, (_, i) => ({
+        key: g.input(`past_key.${i}`, 'float32', pastShape),
+        value: g.input(`past_value.${i}`, 'float32', pastShape),
+      }))
+    : undefined;
+  const P = past ? dimOf(past[0].key, 2) : undefined;
+  const biases = P ? cachedAttentionBiases(attentionMask, T, P, window) : attentionBiases(attentionMask, T, window);
+  const rotary = rotaryTables(g, T, cfg.headDim, cfg.ropeTheta, P);
+  const total = P ? addDims(P, T) : undefined;
   const softcap = options.softcap === false ? null : cfg.attnLogitSoftcapping;
   const toBTH = (x: Tensor) => reshape(x, [B, T, H]); // [B, T, H]
 
@@ -48,6 +65,13 @@ export function buildGemma2Graph(cfg: Gemma2Config, weights: ModelWeights, optio
       rotary,
       bias: cfg.layerTypes[i] === 'sliding_attention' && biases.sliding ? biases.sliding : biases.full,
       softcap,
+      past: past && P && total ? { ...past[i], length: P, total } : undefined,
+      present: past
+        ? (key, value) => {
+            g.output(key, `present_key.${i}`);
+            g.output(value, `present_value.${i}`);
+          }
+        : undefined,
     };
     h = g.scope(`layers.${i}`, () => decoderLayer(h, i, cfg, weights, ctx));
   }

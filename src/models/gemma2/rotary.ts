@@ -1,5 +1,5 @@
 // Rotary position embedding of Gemma-2 (rotate-half convention, positions 0..T-1 regardless of padding, which is
-// on the right). ref: SANA.md §4.5
+// on the right; P..P+T-1 after P cached positions). ref: SANA.md §4.5
 //
 // rope(x) = x * cos + rotate_half(x) * sin with rotate_half([x1, x2]) = [-x2, x1]. We fold the sign into the sine
 // table (sinSigned = [-sin, sin]) so the rotation is one Concat of the swapped halves, no Neg over x; the products
@@ -26,9 +26,10 @@ export function inverseFrequencies(headDim: number, theta: number): Float32Array
   return out;
 }
 
-export function rotaryTables(g: Graph, t: SymDim, headDim: number, theta: number): RotaryTables {
+/** Tables for positions 0..T-1, or P..P+T-1 with `offset` P (new tokens after a cached prefix). */
+export function rotaryTables(g: Graph, t: SymDim, headDim: number, theta: number, offset?: SymDim): RotaryTables {
   const invFreq = g.floats([headDim / 2], inverseFrequencies(headDim, theta));
-  const freqs = mul(unsqueeze(floatPositions(g, t), [1]), invFreq); // [T, D/2]
+  const freqs = mul(unsqueeze(floatPositions(g, t, offset), [1]), invFreq); // [T, D/2]
   const c = cos(freqs);
   const s = sin(freqs);
   return {

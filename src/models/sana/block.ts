@@ -9,7 +9,7 @@ import { layerNorm } from '../../graph/ops/norm.js';
 import { linear } from '../../graph/ops/linalg.js';
 import { SymDim, dimOf, mulDims, reshape, split, transpose, unsqueeze } from '../../graph/ops/shape-ops.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
-import { withLora } from './layers.js';
+import { linearTokens } from './layers.js';
 import { CrossKeyValue, crossAttention, identitySelfAttention, linearSelfAttention, localName } from './attention.js';
 import { SanaTransformerConfig, sanaDims } from './config.js';
 
@@ -48,17 +48,14 @@ function mixFfn(w: WeightBinder, config: SanaTransformerConfig, prefix: string, 
   return w.graph.scope(localName(prefix), () => {
     const b = dimOf(x, 0);
     const n = mulDims(h, wd);
-    const expandW = w.get(`${prefix}.conv_inverted.weight`, [wide, inner, 1, 1], [wide, inner]);
-    const expandedLinear = linear(x, expandW, w.get(`${prefix}.conv_inverted.bias`, [wide])); // [B, N, 2Hf]
-    const expanded = silu(withLora(w, `${prefix}.conv_inverted`, x, expandedLinear, inner, wide, 'tokens'));
+    const expanded = silu(linearTokens(w, `${prefix}.conv_inverted`, x, inner, wide, true, [wide, inner, 1, 1])); // [B, N, 2Hf]
     const grid = transpose(reshape(expanded, [b, h, wd, wide]), [0, 3, 1, 2]); // [B, h, w, 2Hf] -> [B, 2Hf, h, w]
     const depthW = w.get(`${prefix}.conv_depth.weight`, [wide, 1, 3, 3]);
     const depth = conv2d(grid, depthW, w.get(`${prefix}.conv_depth.bias`, [wide]), { padding: 1, groups: wide }); // [B, 2Hf, h, w]
     const tokens = reshape(transpose(depth, [0, 2, 3, 1]), [b, n, wide]); // [B, h, w, 2Hf] -> [B, N, 2Hf]
     const [value, gate] = split(tokens, 2, [ffnHidden, ffnHidden]); // 2 x [B, N, Hf]
-    const pointW = w.get(`${prefix}.conv_point.weight`, [inner, ffnHidden, 1, 1], [inner, ffnHidden]);
     const gated = mul(value, silu(gate)); // [B, N, Hf]
-    return withLora(w, `${prefix}.conv_point`, gated, linear(gated, pointW), ffnHidden, inner, 'tokens'); // [B, N, D]
+    return linearTokens(w, `${prefix}.conv_point`, gated, ffnHidden, inner, false, [inner, ffnHidden, 1, 1]); // [B, N, D]
   });
 }
 

@@ -10,6 +10,7 @@ import { cast, dimOf, mulDims, reshape, transpose, unsqueeze } from '../../graph
 import { LoraSet } from '../../nn/lora.js';
 import { checkLayerCount } from '../../nn/layer-count.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
+import { QuantizedLinearProvider } from '../../nn/int8-linear.js';
 import { WeightStore } from '../../io/weights.js';
 import { CrossKeyValue, crossKeyValue } from './attention.js';
 import { finalNorm, sanaBlock } from './block.js';
@@ -35,6 +36,8 @@ export interface SanaGraphOptions {
   pagLayers?: readonly number[];
   /** ControlNet residual inputs controlnet_block_samples.0 .. n-1, [B, N, D] each. */
   blockResiduals?: number;
+  /** Quantized linear layers of the denoise graph (the transformer's int8 mode, see SanaTransformer.load). */
+  quantizedLinear?: QuantizedLinearProvider;
   /** Also output the reference's module outputs (patch_embed, time_embed.out0/out1, caption_projection,
    *  caption_norm, transformer_blocks.i, norm_out, proj_out) for parity tests. */
   debugOutputs?: boolean;
@@ -163,7 +166,7 @@ export function denoiseSide(
 export function buildDenoiseGraph(config: SanaTransformerConfig, store: WeightStore, options: SanaGraphOptions = {}): BuiltGraph {
   const { inner } = sanaDims(config);
   const g = new Graph('sana_transformer_denoise');
-  const w = new WeightBinder(g, store, { lora: options.lora });
+  const w = new WeightBinder(g, store, { lora: options.lora, quantizedLinear: options.quantizedLinear });
   const latent = g.input('hidden_states', 'float32', ['B', config.inChannels, 'H', 'W']);
   const timestep = g.input('timestep', 'float32', ['B']);
   const guidance = config.guidanceEmbeds ? g.input('guidance', 'float32', ['B']) : undefined;

@@ -9,10 +9,20 @@ import { LoraLayout } from '../../nn/lora.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 
 /** y = x W^T + b on the last axis: [..., in] -> [..., out]. Weight `${prefix}.weight` [out, in]. */
-export function linearTokens(w: WeightBinder, prefix: string, x: Tensor, inF: number, outF: number, bias = true): Tensor {
-  const weight = w.get(`${prefix}.weight`, [outF, inF]);
+export function linearTokens(
+  w: WeightBinder,
+  prefix: string,
+  x: Tensor,
+  inF: number,
+  outF: number,
+  bias = true,
+  fileShape: readonly number[] = [outF, inF],
+): Tensor {
+  const quantized = w.quantizedLinear(prefix, inF, outF, fileShape);
   const b = bias ? w.get(`${prefix}.bias`, [outF]) : null;
-  return withLora(w, prefix, x, linear(x, weight, b), inF, outF, 'tokens');
+  // int8 layers (transformer quantization) replace the Gemm; the bias and LoRA adapters stay float32
+  const y = quantized ? quantized(x, b) : linear(x, w.get(`${prefix}.weight`, fileShape, [outF, inF]), b);
+  return withLora(w, prefix, x, y, inF, outF, 'tokens');
 }
 
 /** y plus the layer's LoRA adapters' contribution, when it has any. */

@@ -12,7 +12,9 @@ import { defaultBackend } from '../../runtime/node-backend.js';
 import { LoadOptions } from '../component.js';
 import { SanaTransformerConfig, readSanaTransformerConfig, sanaDims } from './config.js';
 import { sincosPositionTable } from './embeddings.js';
-import { CROSS_BIAS, PAG_ROWS, POSITION_TABLE, blockResidualName, buildCaptionGraph, buildDenoiseGraph, crossKeyName, crossValueName } from './graphs.js';
+import { BuiltGraph, CROSS_BIAS, PAG_ROWS, POSITION_TABLE, SanaGraphOptions, blockResidualName, buildCaptionGraph, buildDenoiseGraph, crossKeyName, crossValueName } from './graphs.js';
+import { Int8Activations, int8LinearProvider } from '../../nn/int8-linear.js';
+import { defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.js';
 
 export interface SanaTransformerOptions extends LoadOptions {
   /** Output every reference module's result too (parity tests); see SanaGraphOptions. */
@@ -21,6 +23,45 @@ export interface SanaTransformerOptions extends LoadOptions {
   backend?: Backend;
   /** LoRA adapters for the linear layers. */
   lora?: LoraSet;
+  /**
+   * 'int8': the blocks' linear layers (attention projections, cross-attention query/output, the Mix-FFN's 1x1
+   * convs) with per-channel int8 weights and per-token int8 activations (src/nn/int8-linear.ts); the weights are
+   * quantized once into a cache file (src/nn/weight-cache.ts) that later loads map. Default 'none'.
+   */
+  quantization?: TransformerQuantization;
+  /** int8 activations: 'per-token' (default) or 'per-tensor' (fused DynamicQuantizeMatMul); see src/nn/int8-linear.ts. */
+  int8Activations?: Int8Activations;
+  /** Folder of that cache; default `<checkpoint folder>/.sana-ts-cache/` when writable, else the user's cache. */
+  weightCacheDir?: string;
+}
+
+export type TransformerQuantization = 'none' | 'int8';
+
+/** The per-step linear layers the int8 mode quantizes (the caption graph's keys/values run once per image). */
+const INT8_LAYERS = /^transformer_blocks\.\d+\.(attn1\.to_(q|k|v|out\.0)|attn2\.to_(q|out\.0)|ff\.conv_(inverted|point))$/;
+
+/** Builds a denoise graph, its int8 layers (if any) bound to the quantized-weight cache file. */
+function denoiseBuilder(dir: string, config: SanaTransformerConfig, store: WeightStore, options: SanaTransformerOptions) {
+  const quantization = options.quantization ?? 'none';
+  if (quantization !== 'none' && quantization !== 'int8') {
+    throw new Error(`SanaTransformer.load: option quantization must be 'none' or 'int8' (got ${JSON.stringify(quantization)})`);
+  }
+  if (quantization === 'int8' && options.lora?.fuse) {
+    throw new Error('SanaTransformer.load: quantization int8 and fused LoRA exclude each other (LoRA without fusing works: it is added on the activations)');
+  }
+  return (graphOptions: SanaGraphOptions) => {
+    if (quantization === 'none') return { built: buildDenoiseGraph(config, store, graphOptions) };
+    const cached = withWeightCache(
+      {
+        dirs: options.weightCacheDir ? [options.weightCacheDir] : defaultWeightCacheDirs(dir),
+        label: 'sana-int8',
+        sourceFiles: store.filePaths(),
+        settings: { weights: 'per-channel-symmetric-int8' },
+      },
+      (sink) => buildDenoiseGraph(config, store, { ...graphOptions, quantizedLinear: int8LinearProvider(sink, (p) => INT8_LAYERS.test(p), options.int8Activations) }),
+    );
+    return { built: cached.value, weightCache: { file: cached.file, created: cached.created } };
+  };
 }
 
 /** The cached caption side of one batch: feed it to every denoise step of that batch. */
@@ -54,6 +95,9 @@ export class SanaTransformer {
     private readonly denoiseSession: ModelSession,
     private readonly store: WeightStore,
     private readonly options: SanaTransformerOptions,
+    private readonly buildDenoise: (graphOptions: SanaGraphOptions) => { built: BuiltGraph },
+    /** int8 loads: the quantized-weight cache file, and whether this load wrote it. */
+    readonly weightCache?: { readonly file: string; readonly created: boolean },
   ) {}
 
   static async load(dir: string, options: SanaTransformerOptions = {}): Promise<SanaTransformer> {
@@ -62,13 +106,14 @@ export class SanaTransformer {
     const store = WeightStore.open(weightsPath);
     const graphOptions = { debugOutputs: options.debugOutputs, lora: options.lora };
     const caption = buildCaptionGraph(config, store, graphOptions);
-    const denoise = buildDenoiseGraph(config, store, graphOptions);
+    const buildDenoise = denoiseBuilder(dir, config, store, options);
+    const { built: denoise, weightCache } = buildDenoise(graphOptions);
     WeightBinder.finishAll(`SanaTransformer2DModel (${dir})`, [caption.binder, denoise.binder]);
     options.lora?.checkAllUsed(`SanaTransformer2DModel (${dir})`);
     const backend = options.backend ?? defaultBackend;
     const captionSession = await backend.createSession(compileGraph(caption.graph), options);
     const denoiseSession = await backend.createSession(compileGraph(denoise.graph), options);
-    return new SanaTransformer(config, weightsPath, captionSession, denoiseSession, store, options);
+    return new SanaTransformer(config, weightsPath, captionSession, denoiseSession, store, options, buildDenoise, weightCache);
   }
 
   /**
@@ -169,7 +214,7 @@ export class SanaTransformer {
     const key = `${layers.join(',')}|${residuals}`;
     let session = this.variants.get(key);
     if (!session) {
-      const denoise = buildDenoiseGraph(this.config, this.store, { debugOutputs: this.options.debugOutputs, lora: this.options.lora, pagLayers: layers, blockResiduals: residuals });
+      const denoise = this.buildDenoise({ debugOutputs: this.options.debugOutputs, lora: this.options.lora, pagLayers: layers, blockResiduals: residuals }).built;
       // the same weight names as the plain graph, whose load already checked the checkpoint strictly
       session = (this.options.backend ?? defaultBackend).createSession(compileGraph(denoise.graph), this.options);
       this.variants.set(key, session);
