@@ -31,12 +31,17 @@ export interface WebBuildResult {
   readonly files: readonly string[];
 }
 
+/** What loads write beside a checkpoint (quantized weights, instruction prefixes): this machine's, not the model's. */
+const WEIGHT_CACHE_FOLDER = '.sana-ts-cache';
+
 function modelManifest(modelDir: string, name: string): { name: string; files: { path: string; size: number; sha256: string }[] } {
   const files: { path: string; size: number; sha256: string }[] = [];
   const walk = (dir: string) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
+      if (entry.isDirectory()) {
+        if (entry.name !== WEIGHT_CACHE_FOLDER) walk(full);
+      }
       else if (entry.isFile() && /\.(json|safetensors)$/.test(entry.name)) {
         const bytes = fs.readFileSync(full);
         files.push({ path: path.relative(modelDir, full).split(path.sep).join('/'), size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
@@ -77,7 +82,7 @@ export async function buildWebPage(outDir = DEFAULT_WEB_DIR, modelDir = path.joi
       'node:stream': 'stream-browserify',
       'node:url': shim('url.ts'),
       'node:zlib': shim('zlib.ts'),
-      'node:crypto': shim('unavailable.ts'),
+      'node:crypto': shim('crypto.ts'),
       'onnxruntime-node': shim('unavailable.ts'),
       // pngjs's own browserify build (with its zlib and stream polyfills) instead of its Node sources
       pngjs: path.join(REPO_ROOT, 'node_modules', 'pngjs', 'browser.js'),
@@ -90,7 +95,7 @@ export async function buildWebPage(outDir = DEFAULT_WEB_DIR, modelDir = path.joi
   fs.copyFileSync(path.join(WEB_SRC, 'page', 'page.css'), path.join(outDir, 'page.css'));
   for (const f of ORT_FILES) fs.copyFileSync(path.join(REPO_ROOT, 'node_modules', 'onnxruntime-web', 'dist', f), path.join(outDir, 'ort', f));
   const modelOut = path.join(outDir, 'models', 'default');
-  fs.cpSync(modelDir, modelOut, { recursive: true, dereference: true });
+  fs.cpSync(modelDir, modelOut, { recursive: true, dereference: true, filter: (f) => path.basename(f) !== WEIGHT_CACHE_FOLDER });
   fs.writeFileSync(path.join(modelOut, 'files.json'), JSON.stringify(modelManifest(modelDir, 'default'), null, 1));
   const files: string[] = [];
   const walk = (dir: string) => {

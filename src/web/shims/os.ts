@@ -13,5 +13,10 @@ export function homedir(): string {
 export function tmpdir(): string {
   return '/tmp';
 }
+/** navigator.deviceMemory (GiB, Chromium; rounded down, at most 8) or 4 GiB: the wasm heap's limit. */
+export function totalmem(): number {
+  const gib = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory ?? 4;
+  return gib * 2 ** 30;
+}
 export const EOL = '\n';
-export default { availableParallelism, cpus, homedir, tmpdir, EOL };
+export default { availableParallelism, cpus, homedir, tmpdir, totalmem, EOL };
