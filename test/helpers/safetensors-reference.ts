@@ -8,8 +8,8 @@
 // JavaScript numbers limit integers to 2^53 (the reference takes usize); no test file comes near that.
 // Dtypes the reference knows but sana-ts does not read are reported as such, so tests can tell the two apart.
 
-export const SANA_DTYPES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, BOOL: 1 };
-const OTHER_DTYPES: Record<string, number> = { I8: 1, I16: 2, U16: 2, U32: 4, U64: 8, F64: 8, F8_E5M2: 1, F8_E4M3: 1 };
+export const SANA_DTYPES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, I8: 1, BOOL: 1 };
+const OTHER_DTYPES: Record<string, number> = { I16: 2, U16: 2, U32: 4, U64: 8, F64: 8, F8_E5M2: 1, F8_E4M3: 1 };
 
 export interface ReferenceTensor {
   readonly dtype: string;

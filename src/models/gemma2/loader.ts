@@ -202,7 +202,9 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
     throw new Error(`loadGemma2: options float32Cache and quantization '${quantization}' exclude each other`);
   }
   const dirs = options.weightCacheDir === undefined || options.weightCacheDir === null ? defaultWeightCacheDirs(dir) : [options.weightCacheDir];
-  // float32Cache, prepacking and lazy casts compute the same float32 products; quantization and softcap do not
+  // float32Cache, prepacking and lazy casts compute the same float32 products; quantization and softcap do not, nor
+  // does another runtime (MLAS, wasm kernels, a GPU add up in other orders): a prefix is reused only where it was made
+  const runtime = `${(options.backend ?? defaultBackend).name}/${sessionDevice(options.device)}`;
   const prefixIdentity: PrefixCacheIdentity = {
     dirs: options.weightCacheDir === null ? [] : dirs,
     sourceFiles: store.filePaths(),
@@ -212,6 +214,7 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
       accuracyLevel: options.quantAccuracyLevel ?? 'default',
       integerGemm: quantization === 'int8' && Boolean(options.integerGemm),
       softcap: options.softcap !== false,
+      runtime,
     },
   };
   if (quantization === 'none' && options.float32Cache) {
