@@ -18,9 +18,14 @@ function need(dir: string, file: string, bench: string): string {
   return p;
 }
 
-function link(target: string, at: string): void {
+/** A hard link (a copy across file systems): symbolic links out of a model folder are refused by the loaders. */
+export function link(target: string, at: string): void {
   fs.rmSync(at, { force: true });
-  fs.symlinkSync(target, at);
+  try {
+    fs.linkSync(fs.realpathSync(target), at);
+  } catch {
+    fs.copyFileSync(target, at);
+  }
 }
 
 function writeJson(file: string, value: unknown): void {
