@@ -144,7 +144,7 @@ test('server: its limits may not exceed the library limits; an out-of-range opti
   }
 });
 
-test('a config with more layers than its checkpoint is refused at load, in milliseconds, naming the file and key (transformer, text encoder)', async () => {
+test('a config with more layers than its checkpoint is refused at load, in milliseconds, naming the file and key (transformer, text encoder, DC-AE)', async () => {
   const model = path.join(root, 'model');
   fs.cpSync(DEFAULT_MODEL_DIR, model, { recursive: true });
   const edit = (file: string, key: string, value: number) => {
@@ -166,5 +166,16 @@ test('a config with more layers than its checkpoint is refused at load, in milli
   t0 = performance.now();
   const again = await loadSanaPipeline(model, { threads: 1 });
   await assert.rejects(again.pipeline.components.loadPromptEncoder(), /text_encoder[/\\]config\.json: config key "num_hidden_layers" is 1000000, but .* has 2 layers \(no layers\.2\)/);
+  assert.ok(performance.now() - t0 < 2000);
+  edit(textConfig, 'num_hidden_layers', 2);
+  // the DC-AE: each stage's layers_per_block (plus its sampling block) against the checkpoint
+  const vaeConfigFile = path.join(model, 'vae', 'config.json');
+  const vaeConfig = JSON.parse(fs.readFileSync(vaeConfigFile, 'utf8')) as { decoder_layers_per_block: number[] };
+  const layers = [...vaeConfig.decoder_layers_per_block];
+  layers[1] = 100_000;
+  fs.writeFileSync(vaeConfigFile, JSON.stringify({ ...vaeConfig, decoder_layers_per_block: layers }));
+  t0 = performance.now();
+  const third = await loadSanaPipeline(model, { threads: 1 });
+  await assert.rejects(third.pipeline.components.loadDecoder(), /config key "decoder_layers_per_block\[1\] \(with the sampling block\)" is 100001, but .* has \d+ decoder\.up_blocks\.1 \(no decoder\.up_blocks\.1\.\d+\)/);
   assert.ok(performance.now() - t0 < 2000);
 });

@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import { Graph, Tensor } from '../../graph/graph.js';
 import { HostTensor } from '../../io/host-tensor.js';
+import { checkLayerCount } from '../../nn/layer-count.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
 import { Backend, ModelSession, SessionOptions } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
@@ -128,6 +129,7 @@ export function buildGraph(
   const w = new WeightBinder(g, store, {
     ignore: (name) => name.startsWith(other) || name.endsWith('.num_batches_tracked'),
   });
+  checkStageLayers(part, config, store);
   const taps: Array<[string, Tensor]> = [];
   const tap = intermediates ? (name: string, t: Tensor) => taps.push([name, t]) : undefined;
   if (part === 'encoder') {
@@ -140,6 +142,22 @@ export function buildGraph(
   w.finish(`AutoencoderDC ${part}`);
   for (const [name, t] of taps) g.output(t, name);
   return g;
+}
+
+/**
+ * Each stage's layers_per_block against the checkpoint before its blocks are built (a config claiming 100000 layers
+ * would otherwise build for minutes): stage i holds its layers plus the up/down-sampling block, when it has one,
+ * as <part>.<up|down>_blocks.i.0, .1, ...
+ */
+function checkStageLayers(part: DcaePart, config: DcaeConfig, store: WeightStore): void {
+  const layers = part === 'encoder' ? config.encoderLayersPerBlock : config.decoderLayersPerBlock;
+  const container = part === 'encoder' ? 'encoder.down_blocks' : 'decoder.up_blocks';
+  const key = part === 'encoder' ? 'encoder_layers_per_block' : 'decoder_layers_per_block';
+  const stages = layers.length;
+  for (let i = 0; i < stages; i++) {
+    const entries = layers[i] + (i < stages - 1 && layers[i] > 0 ? 1 : 0);
+    checkLayerCount(store, `${container}.${i}`, entries, 'the AutoencoderDC config', `${key}[${i}] (with the sampling block)`);
+  }
 }
 
 function checkInput(name: string, t: HostTensor, channels: number, multiple: number, expected: string): void {
