@@ -1,16 +1,15 @@
 // `sana serve`: the HTTP API (native + OpenAI Images) and the web page over resident models, until SIGINT/SIGTERM.
 
 import { parseArgs } from 'node:util';
-import { parseLoraArg } from '../nn/lora.js';
 import { startSanaServer } from '../server/server.js';
 import { displayRedisUrl, parseRedisUrl } from '../server/redis-connection.js';
 import { parseModelSpec } from '../server/served-model.js';
 import { DEFAULT_LIMITS } from '../server/schemas.js';
-import { parseBounded, parsePositiveInt, parseThreads } from './arg-values.js';
+import { parseBounded, parsePositiveInt } from './arg-values.js';
 import { LIMITS, Limit, MIN_SIZE } from '../limits.js';
 import { UsageError } from './errors.js';
-import { parseTilingFlags } from './tiling-flags.js';
-import { DEVICE_HELP, deviceFromFlag } from './device-flag.js';
+import { DEVICE_HELP } from './device-flag.js';
+import { MODEL_LOAD_FLAGS, modelLoadFromFlags } from './model-load-flags.js';
 
 export const SERVE_HELP = `Usage: sana serve [--model [NAME=]DIR|REPO_ID ...] [--port 7860] [--host 127.0.0.1] [options]
 
@@ -69,14 +68,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
       'max-images': { type: 'string' },
       'preview-every': { type: 'string' },
       'body-limit': { type: 'string' },
-      'text-quantization': { type: 'string' },
-      'vae-tiling': { type: 'boolean' },
-      'vae-tile-size': { type: 'string' },
-      'vae-tile-stride': { type: 'string' },
-      threads: { type: 'string' },
-      device: { type: 'string' },
-      lora: { type: 'string', multiple: true },
-      'lora-fuse': { type: 'boolean' },
+      ...MODEL_LOAD_FLAGS,
       log: { type: 'boolean' },
       queue: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -89,19 +81,14 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const int = (flag: keyof typeof v) => (v[flag] === undefined ? undefined : parsePositiveInt(String(v[flag]), `--${flag}`));
   const port = v.port === undefined ? undefined : nonNegativeInt(v.port, '--port');
   if (port !== undefined && port > 65535) throw new UsageError(`--port: expected 0..65535, got ${port}`);
-  const textQuantization = v['text-quantization'] ?? 'none';
-  if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
-    throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);
-  }
   // the server's limits may not exceed the library's own (src/limits.ts)
   const bounded = (flag: 'max-size' | 'max-steps' | 'max-images', limit: Limit, min = 1) =>
     v[flag] === undefined ? undefined : parseBounded(v[flag], `--${flag}`, limit, min);
   const limits = { maxSize: bounded('max-size', LIMITS.size, MIN_SIZE), maxSteps: bounded('max-steps', LIMITS.steps), maxImages: bounded('max-images', LIMITS.images) };
-  const vaeTiles = parseTilingFlags(v['vae-tile-size'], v['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   const apiKey = v['api-key'] ?? (process.env.SANA_API_KEY || undefined);
   if (v.queue !== undefined) parseRedisUrl(v.queue); // a malformed URL is refused before the models load
 
-  const device = await deviceFromFlag(v.device, (m) => process.stderr.write(`${m}\n`));
+  const load = await modelLoadFromFlags(v);
   process.stderr.write('loading models...\n');
   const server = await startSanaServer({
     models: (v.model ?? []).map(parseModelSpec),
@@ -116,14 +103,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     limits,
     previewEvery: v['preview-every'] === undefined ? undefined : nonNegativeInt(v['preview-every'], '--preview-every'),
     bodyLimit: int('body-limit'),
-    load: {
-      threads: parseThreads(v.threads),
-      device,
-      textQuantization,
-      vaeTiling: vaeTiles ?? (v['vae-tiling'] ? true : undefined),
-      loras: v.lora?.map(parseLoraArg),
-      loraFuse: v['lora-fuse'],
-    },
+    load,
     log: Boolean(v.log),
     queue: v.queue,
   });

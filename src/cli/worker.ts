@@ -2,14 +2,13 @@
 // ref: docs/server.md "Scale-out"
 
 import { parseArgs } from 'node:util';
-import { parseLoraArg } from '../nn/lora.js';
 import { displayRedisUrl, parseRedisUrl } from '../server/redis-connection.js';
 import { startSanaWorker } from '../server/redis-worker.js';
 import { parseModelSpec } from '../server/served-model.js';
-import { parseNumber, parsePositiveInt, parseThreads } from './arg-values.js';
+import { parseNumber, parsePositiveInt } from './arg-values.js';
 import { UsageError } from './errors.js';
-import { parseTilingFlags } from './tiling-flags.js';
-import { DEVICE_HELP, deviceFromFlag } from './device-flag.js';
+import { DEVICE_HELP } from './device-flag.js';
+import { MODEL_LOAD_FLAGS, modelLoadFromFlags } from './model-load-flags.js';
 
 export const WORKER_HELP = `Usage: sana worker --queue redis://HOST:PORT [--model [NAME=]DIR|REPO_ID ...] [options]
 
@@ -46,14 +45,7 @@ export async function workerCommand(argv: string[]): Promise<void> {
       'stall-seconds': { type: 'string' },
       'max-attempts': { type: 'string' },
       'result-minutes': { type: 'string' },
-      'text-quantization': { type: 'string' },
-      'vae-tiling': { type: 'boolean' },
-      'vae-tile-size': { type: 'string' },
-      'vae-tile-stride': { type: 'string' },
-      threads: { type: 'string' },
-      device: { type: 'string' },
-      lora: { type: 'string', multiple: true },
-      'lora-fuse': { type: 'boolean' },
+      ...MODEL_LOAD_FLAGS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -69,14 +61,9 @@ export async function workerCommand(argv: string[]): Promise<void> {
     if (!(n > 0)) throw new UsageError(`--${flag}: expected a number > 0, got "${v[flag]}"`);
     return n;
   };
-  const textQuantization = v['text-quantization'] ?? 'none';
-  if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
-    throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);
-  }
   if (v.name !== undefined && !/^[\x21-\x7e]{1,64}$/.test(v.name)) throw new UsageError(`--name: expected 1-64 visible ASCII characters, got "${v.name}"`);
-  const vaeTiles = parseTilingFlags(v['vae-tile-size'], v['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
 
-  const device = await deviceFromFlag(v.device, (m) => process.stderr.write(`${m}\n`));
+  const load = await modelLoadFromFlags(v);
   process.stderr.write('loading models...\n');
   const worker = await startSanaWorker({
     queue: v.queue,
@@ -86,14 +73,7 @@ export async function workerCommand(argv: string[]): Promise<void> {
     stallSeconds: positive('stall-seconds'),
     maxAttempts: v['max-attempts'] === undefined ? undefined : parsePositiveInt(v['max-attempts'], '--max-attempts'),
     resultMinutes: positive('result-minutes'),
-    load: {
-      threads: parseThreads(v.threads),
-      device,
-      textQuantization,
-      vaeTiling: vaeTiles ?? (v['vae-tiling'] ? true : undefined),
-      loras: v.lora?.map(parseLoraArg),
-      loraFuse: v['lora-fuse'],
-    },
+    load,
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const names = worker.models.map((m) => `${m.id} (${m.name})`).join(', ');
