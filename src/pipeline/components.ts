@@ -131,7 +131,7 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
     async loadImageEncoder() {
       const dcae = await Dcae.load(dirs.vae, { ...session, variant: options.variant, parts: ['encoder'], tiling: options.vaeTiling });
       return {
-        encode: async (images) => (await dcae.encode(images)) as HostTensor<'float32'>,
+        encode: async (images, onNotice) => (await dcae.encode(images, undefined, onNotice)) as HostTensor<'float32'>,
         release: () => dcae.release(),
       };
     },
@@ -219,7 +219,7 @@ function dcaeDecoder(dcae: Dcae): LatentDecoder {
   return {
     latentChannels: dcae.config.latentChannels,
     scalingFactor: dcae.config.scalingFactor,
-    decode: async (latents, onTile) => (await dcae.decode(latents, onTile)) as HostTensor<'float32'>,
+    decode: async (latents, onTile, onNotice) => (await dcae.decode(latents, onTile, onNotice)) as HostTensor<'float32'>,
     release: () => dcae.release(),
   };
 }

@@ -61,15 +61,19 @@ export interface LatentDecoder {
   readonly scalingFactor: number;
   /**
    * [B, C, h, w] unscaled latents -> [B, 3, 32h, 32w] images in about [-1, 1]. A tiled decoder calls `onTile` after
-   * each tile.
+   * each tile; `onNotice` hears of a change of plan the user should know of (tiles because memory is short).
    */
-  decode(latents: HostTensor<'float32'>, onTile?: (done: number, total: number) => void): Promise<HostTensor<'float32'>>;
+  decode(
+    latents: HostTensor<'float32'>,
+    onTile?: (done: number, total: number) => void,
+    onNotice?: (message: string) => void,
+  ): Promise<HostTensor<'float32'>>;
   release(): Promise<void>;
 }
 
 export interface ImageEncoder {
   /** [B, 3, H, W] images in [-1, 1] -> [B, C, H/32, W/32] unscaled latents. */
-  encode(images: HostTensor<'float32'>): Promise<HostTensor<'float32'>>;
+  encode(images: HostTensor<'float32'>, onNotice?: (message: string) => void): Promise<HostTensor<'float32'>>;
   release(): Promise<void>;
 }
 

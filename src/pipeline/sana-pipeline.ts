@@ -159,13 +159,19 @@ export class SanaPipeline {
     // 3. The starting latents: given, or drawn from the call's generator (torch.randn, as diffusers on CPU), or the
     //    start image noised to the time where its cut schedule begins.
     const latentShape = [n, transformer.latentChannels, size.height / vae.compression, size.width / vae.compression];
-    const start = request.image ? await this.imageStart(request, size, latentShape, sampling, generator) : undefined;
+    // notices of the VAE encoder (a start or control image too large to encode untiled runs in tiles)
+    const encoderNotices: string[] = [];
+    const start = request.image ? await this.imageStart(request, size, latentShape, sampling, generator, encoderNotices) : undefined;
     let latents = start
       ? HostTensor.float32(latentShape, start.x)
       : HostTensor.float32(latentShape, sampling.initial(request.latents ? checkLatents(request.latents, latentShape).data : torchRandn(latentShape, generator).data));
 
     // ControlNet: the control image's scaled latents, one row per model-batch row.
-    const control = await this.controlLatents(request, size, latentShape, guidance);
+    const control = await this.controlLatents(request, size, latentShape, guidance, encoderNotices);
+    for (const w of encoderNotices) {
+      warnings.push(w);
+      yield { type: 'warning', message: w };
+    }
 
     // 4. Denoising loop.
     yield { type: 'stage', stage: 'denoise' };
@@ -228,11 +234,18 @@ export class SanaPipeline {
       const scaled = HostTensor.float32(finalLatents.shape, finalLatents.data.map((v) => v / scale));
       let tileStart = now();
       decoded = yield* reportWhileRunning<PipelineEvent, HostTensor<'float32'>>((report) =>
-        decoder.decode(scaled, (tile, total) => {
-          const t = now();
-          report({ type: 'tile', tile, total, seconds: t - tileStart });
-          tileStart = t;
-        }),
+        decoder.decode(
+          scaled,
+          (tile, total) => {
+            const t = now();
+            report({ type: 'tile', tile, total, seconds: t - tileStart });
+            tileStart = t;
+          },
+          (notice) => {
+            warnings.push(notice);
+            report({ type: 'warning', message: notice });
+          },
+        ),
       );
     } finally {
       await this.done('decoder');
@@ -302,23 +315,32 @@ export class SanaPipeline {
   }
 
   /** The control image resized to the generated size, encoded and scaled, repeated for the model batch. */
-  private async controlLatents(request: ResolvedRequest, size: { height: number; width: number }, latentShape: number[], guidance: Guidance) {
+  private async controlLatents(
+    request: ResolvedRequest,
+    size: { height: number; width: number },
+    latentShape: number[],
+    guidance: Guidance,
+    notices: string[],
+  ) {
     if (!this.components.hasControlNet) {
       if (request.controlImage) throw new RequestError('a control image needs a ControlNet pipeline (a model folder with a controlnet component)');
       return undefined;
     }
     if (!request.controlImage) throw new RequestError('this is a ControlNet pipeline: give a control image');
-    const one = HostTensor.float32([1, ...latentShape.slice(1)], await this.encodeImage(request.controlImage, size));
+    const one = HostTensor.float32([1, ...latentShape.slice(1)], await this.encodeImage(request.controlImage, size, notices));
     return guidance.inputBatch(repeatRows(one, latentShape[0]));
   }
 
   /** An image [1, 3, H, W] in [0, 1] at the generated size, encoded by the VAE: latents x scaling_factor. */
-  private async encodeImage(image: HostTensor<'float32'>, size: { height: number; width: number }): Promise<Float32Array> {
+  private async encodeImage(image: HostTensor<'float32'>, size: { height: number; width: number }, notices: string[]): Promise<Float32Array> {
     const sized = atSize(image, size.height, size.width);
     const encoder = await this.acquire('imageEncoder', () => this.components.loadImageEncoder());
     let latent: HostTensor<'float32'>;
     try {
-      latent = await encoder.encode(HostTensor.float32(sized.shape, sized.data.map((v) => Math.fround(2 * v - 1))));
+      latent = await encoder.encode(
+        HostTensor.float32(sized.shape, sized.data.map((v) => Math.fround(2 * v - 1))),
+        (notice) => notices.push(notice),
+      );
     } finally {
       await this.done('imageEncoder');
     }
@@ -338,10 +360,11 @@ export class SanaPipeline {
     latentShape: number[],
     sampling: Sampling,
     generator: TorchGenerator,
+    notices: string[],
   ): Promise<{ x: Float32Array; clean: Float32Array; noise: Float32Array; keep?: Float32Array }> {
     // scaling_factor, and for TrigFlow sampling sigma_data as well (SanaSprintImg2ImgPipeline)
     const sigmaData = this.components.schedulerConfig.kind === 'scm' ? Math.fround(this.components.schedulerConfig.sigmaData) : 1;
-    const one = (await this.encodeImage(request.image!, size)).map((v) => Math.fround(v * sigmaData));
+    const one = (await this.encodeImage(request.image!, size, notices)).map((v) => Math.fround(v * sigmaData));
     const clean = repeatRows(HostTensor.float32([1, ...latentShape.slice(1)], one), latentShape[0]).data;
     const noise = torchRandn(latentShape, generator).data;
     sampling.startAtStrength(request.strength!);

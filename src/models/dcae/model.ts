@@ -15,7 +15,8 @@ import { LoadOptions } from '../component.js';
 import { DcaeConfig, readDcaeConfig } from './config.js';
 import { buildDecoder } from './decoder.js';
 import { buildEncoder } from './encoder.js';
-import { DcaeTiling, TileProgress, decodePlan, encodePlan, resolveTiling, runTiled } from './tiling.js';
+import { DEFAULT_TILING, DcaeTiling, TileProgress, decodePlan, encodePlan, resolveTiling, runTiled } from './tiling.js';
+import { DcaePass, availableMemoryBytes, planPass } from './memory-plan.js';
 import { WINOGRAD_MIN_CHANNELS } from './winograd.js';
 
 export type DcaePart = 'encoder' | 'decoder';
@@ -34,6 +35,8 @@ export interface DcaeLoadOptions extends LoadOptions {
    */
   winogradMinChannels?: number;
   backend?: Backend;
+  /** Bytes an untiled pass may plan with, asked before each pass (default: the memory available now). */
+  availableMemory?: () => number;
 }
 
 const WEIGHT_NAMES = ['diffusion_pytorch_model'];
@@ -44,6 +47,7 @@ export class Dcae {
     readonly tiling: DcaeTiling | undefined,
     private readonly encoder: ModelSession | undefined,
     private readonly decoder: ModelSession | undefined,
+    private readonly availableMemory: () => number,
   ) {}
 
   static async load(dir: string, options: DcaeLoadOptions = {}): Promise<Dcae> {
@@ -65,31 +69,59 @@ export class Dcae {
     const session = async (g: Graph | undefined) => (g ? backend.createSession(compileGraph(g), sessionOptions(options)) : undefined);
     const encoder = await session(graphs.encoder);
     const decoder = await session(graphs.decoder);
-    return new Dcae(config, tiling, encoder, decoder);
+    return new Dcae(config, tiling, encoder, decoder, options.availableMemory ?? availableMemoryBytes);
   }
 
-  /** image [B, in, H, W] in [-1, 1], H and W multiples of the compression ratio -> latent (not scaled). */
-  async encode(image: HostTensor, onTile?: TileProgress): Promise<HostTensor> {
+  /**
+   * image [B, in, H, W] in [-1, 1], H and W multiples of the compression ratio -> latent (not scaled). Without
+   * configured tiling, a pass too large for the memory available runs image by image, then in tiles (memory-plan.ts),
+   * and `onNotice` says so.
+   */
+  async encode(image: HostTensor, onTile?: TileProgress, onNotice?: (message: string) => void): Promise<HostTensor> {
     const r = this.config.spatialCompressionRatio;
     checkInput('image', image, this.config.inChannels, r, `[B, ${this.config.inChannels}, H, W] with H and W multiples of ${r}`);
+    const [, , height, width] = image.shape;
+    const run = async (x: HostTensor) => (await this.runEncoder(x)).latent;
     const t = this.tiling;
-    if (t && (image.shape[2] > t.tileHeight || image.shape[3] > t.tileWidth)) {
-      const plan = encodePlan(t, r, image.shape[2], image.shape[3]);
-      return runTiled(image, plan, async (tile) => (await this.runEncoder(tile)).latent, onTile);
+    if (t) {
+      if (height <= t.tileHeight && width <= t.tileWidth) return run(image);
+      return runTiled(image, encodePlan(t, r, height, width), run, onTile);
     }
-    return (await this.runEncoder(image)).latent;
+    const tiled = (x: HostTensor) => runTiled(x, encodePlan(DEFAULT_TILING, r, height, width), run, onTile);
+    return this.planned('encode', image, height, width, run, tiled, onNotice);
   }
 
-  /** latent [B, latent, h, w] (unscaled) -> sample [B, in, r*h, r*w], not clamped. */
-  async decode(latent: HostTensor, onTile?: TileProgress): Promise<HostTensor> {
+  /** latent [B, latent, h, w] (unscaled) -> sample [B, in, r*h, r*w], not clamped; memory handled as in encode. */
+  async decode(latent: HostTensor, onTile?: TileProgress, onNotice?: (message: string) => void): Promise<HostTensor> {
     checkInput('latent', latent, this.config.latentChannels, 1, `[B, ${this.config.latentChannels}, h, w]`);
-    const t = this.tiling;
     const r = this.config.spatialCompressionRatio;
-    if (t && (latent.shape[2] > t.tileHeight / r || latent.shape[3] > t.tileWidth / r)) {
-      const plan = decodePlan(t, r, latent.shape[2], latent.shape[3]);
-      return runTiled(latent, plan, async (tile) => (await this.runDecoder(tile)).sample, onTile);
+    const [, , h, w] = latent.shape;
+    const run = async (x: HostTensor) => (await this.runDecoder(x)).sample;
+    const t = this.tiling;
+    if (t) {
+      if (h <= t.tileHeight / r && w <= t.tileWidth / r) return run(latent);
+      return runTiled(latent, decodePlan(t, r, h, w), run, onTile);
     }
-    return (await this.runDecoder(latent)).sample;
+    const tiled = (x: HostTensor) => runTiled(x, decodePlan(DEFAULT_TILING, r, h, w), run, onTile);
+    return this.planned('decode', latent, r * h, r * w, run, tiled, onNotice);
+  }
+
+  /** An untiled pass as memory allows: the whole batch, image by image, or tiled image by image. */
+  private async planned(
+    pass: DcaePass,
+    x: HostTensor,
+    height: number,
+    width: number,
+    run: (x: HostTensor) => Promise<HostTensor>,
+    runTiledOne: (x: HostTensor) => Promise<HostTensor>,
+    onNotice?: (message: string) => void,
+  ): Promise<HostTensor> {
+    const plan = planPass(this.config, pass, x.shape[0], height, width, this.availableMemory(), DEFAULT_TILING.tileHeight);
+    if (plan.mode === 'whole') return run(x);
+    if (plan.mode === 'tiled') onNotice?.(plan.notice);
+    const outputs: HostTensor[] = [];
+    for (let b = 0; b < x.shape[0]; b++) outputs.push(await (plan.mode === 'tiled' ? runTiledOne : run)(batchItem(x, b)));
+    return concatBatch(outputs);
   }
 
   /** Untiled encode returning `latent` plus, when loaded with `intermediates`, every encoder stage output. */
@@ -111,6 +143,23 @@ export class Dcae {
 }
 
 export const loadDcae = (dir: string, options?: DcaeLoadOptions): Promise<Dcae> => Dcae.load(dir, options);
+
+/** x[b : b + 1] of a float32 [B, ...] tensor, as a view. */
+function batchItem(x: HostTensor, b: number): HostTensor {
+  if (x.shape[0] === 1) return x;
+  const data = x.data as Float32Array;
+  const n = data.length / x.shape[0];
+  return HostTensor.float32([1, ...x.shape.slice(1)], data.subarray(b * n, (b + 1) * n));
+}
+
+/** [1, ...] float32 tensors stacked into [N, ...]. */
+function concatBatch(parts: readonly HostTensor[]): HostTensor {
+  if (parts.length === 1) return parts[0];
+  const n = parts[0].size;
+  const out = HostTensor.float32([parts.length, ...parts[0].shape.slice(1)]);
+  parts.forEach((p, i) => (out.data as Float32Array).set(p.data as Float32Array, i * n));
+  return out;
+}
 
 function sessionOptions(o: DcaeLoadOptions): SessionOptions {
   return { threads: o.threads, optimization: o.optimization, prepack: o.prepack, noConstantFolding: o.noConstantFolding, profilePrefix: o.profilePrefix, device: o.device };

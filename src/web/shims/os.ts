@@ -18,5 +18,9 @@ export function totalmem(): number {
   const gib = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory ?? 4;
   return gib * 2 ** 30;
 }
+/** The page cannot see what is free: the whole of totalmem, so a VAE pass too large for it runs in tiles. */
+export function freemem(): number {
+  return totalmem();
+}
 export const EOL = '\n';
-export default { availableParallelism, cpus, homedir, tmpdir, totalmem, EOL };
+export default { availableParallelism, cpus, homedir, tmpdir, totalmem, freemem, EOL };
