@@ -18,6 +18,7 @@ test('sana serve refuses bad flags and a public address without a key', () => {
     [['--queue-size', '0'], /--queue-size: expected a positive integer/],
     [['--max-size', '16'], /--max-size must be an integer >= 32, got 16/],
     [['--text-quantization', 'int3'], /--text-quantization: expected none, int8 or int4/],
+    [['--transformer-quantization', 'int4'], /--transformer-quantization: expected none or int8, got "int4"/],
     [['--model', '/nonexistent/model', '--port', '0'], /\/nonexistent\/model/],
     [['--queue', 'ftp://127.0.0.1:6379', '--port', '0'], /--queue: expected a redis:\/\/ or rediss:\/\/ URL, got "ftp:\/\/127\.0\.0\.1:6379"/],
   ];

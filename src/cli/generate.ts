@@ -11,15 +11,14 @@ import { loadSanaPipeline } from '../pipeline/components.js';
 import { toRgbImages } from '../pipeline/postprocess.js';
 import { GenerateRequest } from '../pipeline/request.js';
 import { imageTextChunks } from '../pipeline/image-metadata.js';
-import { parseLoraArg } from '../nn/lora.js';
 import { imageTensorFromPng, maskTensorFromPng } from '../pipeline/image-input.js';
 import { PipelineResult } from '../pipeline/sana-pipeline.js';
 import { normaliseSeed } from '../random/torch-rng.js';
 import { UsageError } from './errors.js';
 import { createProgress, formatSeconds } from './progress.js';
-import { parseNumber, parsePositiveInt, parseThreads } from './arg-values.js';
-import { parseTilingFlags } from './tiling-flags.js';
-import { DEVICE_HELP, deviceFromFlag } from './device-flag.js';
+import { parseNumber, parsePositiveInt } from './arg-values.js';
+import { DEVICE_HELP } from './device-flag.js';
+import { MODEL_LOAD_FLAGS, modelLoadFromFlags } from './model-load-flags.js';
 
 export const GENERATE_HELP = `Usage: sana generate "PROMPT" ["PROMPT" ...] [--model DIR|REPO_ID] [options]
 
@@ -133,19 +132,11 @@ export async function generateCommand(argv: string[]): Promise<void> {
       'pag-layers': { type: 'string', multiple: true },
       'pag-adaptive-scale': { type: 'string' },
       'control-image': { type: 'string' },
-      lora: { type: 'string', multiple: true },
-      'lora-fuse': { type: 'boolean' },
       'control-scale': { type: 'string' },
       'max-timesteps': { type: 'string' },
       'intermediate-timesteps': { type: 'string' },
       'max-sequence-length': { type: 'string' },
-      threads: { type: 'string' },
-      device: { type: 'string' },
-      'text-quantization': { type: 'string' },
-      'transformer-quantization': { type: 'string' },
-      'vae-tiling': { type: 'boolean' },
-      'vae-tile-size': { type: 'string' },
-      'vae-tile-stride': { type: 'string' },
+      ...MODEL_LOAD_FLAGS,
       quiet: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -202,29 +193,10 @@ export async function generateCommand(argv: string[]): Promise<void> {
           ? null
           : parseNumber(values['intermediate-timesteps'], '--intermediate-timesteps'),
   };
-  const threads = parseThreads(values.threads);
-  const textQuantization = values['text-quantization'] ?? 'none';
-  if (textQuantization !== 'none' && textQuantization !== 'int8' && textQuantization !== 'int4') {
-    throw new UsageError(`--text-quantization: expected none, int8 or int4, got "${textQuantization}"`);
-  }
-  const transformerQuantization = values['transformer-quantization'] ?? 'none';
-  if (transformerQuantization !== 'none' && transformerQuantization !== 'int8') {
-    throw new UsageError(`--transformer-quantization: expected none or int8, got "${transformerQuantization}"`);
-  }
-  const vaeTiles = parseTilingFlags(values['vae-tile-size'], values['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   if (values.output) checkWritable(values.output);
 
   const progress = createProgress(process.stderr, Boolean(values.quiet));
-  const device = await deviceFromFlag(values.device, (m) => progress.warn(m));
-  const { pipeline, modelName } = await loadSanaPipeline(values.model, {
-    threads,
-    device,
-    textQuantization,
-    transformerQuantization,
-    vaeTiling: vaeTiles ?? (values['vae-tiling'] ? true : undefined),
-    loras: values.lora?.map(parseLoraArg),
-    loraFuse: values['lora-fuse'],
-  });
+  const { pipeline, modelName } = await loadSanaPipeline(values.model, await modelLoadFromFlags(values, (m) => progress.warn(m)));
   let result: PipelineResult;
   try {
     const run = pipeline.generate(req);

@@ -32,6 +32,7 @@ Options:
   --preview-every N           a preview image every N steps in event streams (default 5; 0 = none)
   --body-limit BYTES          largest request body (default 16 MiB: room for base64 PNG images)
   --text-quantization Q       none (default), int8 or int4, as sana generate
+  --transformer-quantization Q  none (default) or int8, as sana generate
   --vae-tiling                tiled VAE decode, as sana generate
   --vae-tile-size N           tile size in px (implies --vae-tiling)
   --vae-tile-stride S         tile stride in px

@@ -24,6 +24,7 @@ Options:
   --max-attempts N            most starts of one job when workers die under it (default 3)
   --result-minutes M          how long images stay in Redis for the API to fetch (default 60)
   --text-quantization Q       none (default), int8 or int4, as sana generate
+  --transformer-quantization Q  none (default) or int8, as sana generate
   --vae-tiling, --vae-tile-size N, --vae-tile-stride S   tiled VAE decode, as sana generate
   --lora FILE[:SCALE]         a LoRA for the transformers (repeatable), as sana generate
   --lora-fuse                 fuse the LoRAs into the weights at load
