@@ -5,7 +5,8 @@
 # machine with an NVIDIA driver (WebGPU over its Vulkan driver; CUDA when onnxruntime-node's CUDA provider was
 # installed with --onnxruntime-node-install=cuda12). Under 8 minutes on one GPU and 16 cores; the random weights
 # (about 6 GB) are written to .bench-cache once.
-#   bash bench/gpu.sh [--device cuda|webgpu|auto] [--skip-parity]
+#   bash bench/gpu.sh [--device cuda|webgpu|auto] [--precision auto|fp32|fp16] [--skip-parity]
+# The transformer computes in float16 by default on a GPU that has it (--precision auto), as the fp16 checkpoints do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc -p . >/dev/null

@@ -4,7 +4,7 @@
 // (batch 1, CFG doubles the rows), DC-AE f32c32 decode; one warm-up image first, so the times are those of a
 // loaded pipeline. Prints one JSON line. Target: the 20 transformer steps <= 1.5 s in total.
 //
-// Usage: npm run build && node dist/bench/gpu.js [--device cuda|webgpu|auto] [--steps 20] [--size 1024] [--skip-parity]
+// Usage: npm run build && node dist/bench/gpu.js [--device cuda|webgpu|auto] [--precision auto|fp32|fp16] [--steps 20] [--size 1024] [--skip-parity]
 // ref: issue "GPU execution" (#14); SANA.md §0, §5.5
 
 import { spawnSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
 import { parseDevice } from '../src/runtime/device.js';
-import { resolveDevice } from '../src/runtime/device-probe.js';
+import { PrecisionRequest, resolveDevice, resolvePrecision } from '../src/runtime/device-probe.js';
 import { assemblePipelineFolder, root } from './pipeline-folder.js';
 
 function arg(name: string, fallback: string): string {
@@ -20,7 +20,8 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
 
-const PARITY_TESTS = ['pipeline', 'sana-transformer', 'dcae', 'gemma2', 'sprint-pipeline'];
+// half-precision: the float16 transformer against the fp32 fixtures, within its stated float16 tolerances
+const PARITY_TESTS = ['pipeline', 'sana-transformer', 'dcae', 'gemma2', 'sprint-pipeline', 'half-precision'];
 
 function parity(device: string): { passed: number; failed: number; seconds: number } {
   const t0 = performance.now();
@@ -47,12 +48,13 @@ async function main(): Promise<void> {
   const device = await resolveDevice(parseDevice(arg('device', 'auto')), (m) => process.stderr.write(`${m}\n`));
   const steps = Number(arg('steps', '20'));
   const size = Number(arg('size', '1024'));
-  const report: Record<string, unknown> = { device, steps, size, cores: os.availableParallelism(), node: process.version };
+  const precision = await resolvePrecision(arg('precision', 'auto') as PrecisionRequest, device, (m) => process.stderr.write(`${m}\n`));
+  const report: Record<string, unknown> = { device, precision, steps, size, cores: os.availableParallelism(), node: process.version };
   if (!process.argv.includes('--skip-parity')) report.parity = parity(device);
   writeWeights();
   const model = assemblePipelineFolder(size);
   const t0 = performance.now();
-  const { pipeline } = await loadSanaPipeline(model, { device, keepResident: true });
+  const { pipeline } = await loadSanaPipeline(model, { device, transformerPrecision: precision, keepResident: true });
   const request = { prompts: ['A cat holding a sign that says Hello World'], width: size, height: size, steps, guidanceScale: 4.5, seed: 42, binning: false };
   try {
     const warm = await pipeline.run({ ...request, steps: 2 });

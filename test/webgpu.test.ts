@@ -3,7 +3,9 @@
 // DC-AE decode) matches diffusers within the manifest's tolerances on it, the transformer's nodes really run on
 // the WebGPU provider (ONNX Runtime's profile says which provider ran each node), and device selection, fallback
 // and the errors for missing devices are what a user reads.
-// SwiftShader has no shader-f16, so float16 compute cannot be tested here (src/runtime/device.ts).
+// SwiftShader has no shader-f16, so float16 compute cannot run here: the tests check that it is refused cleanly (or
+// skipped with a notice by --precision auto); float16 numbers are checked on the CPU provider
+// (test/half-precision.test.ts) and on a real GPU by bench/gpu.sh.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +17,7 @@ import { HostTensor } from '../src/io/host-tensor.js';
 import { SanaTransformer } from '../src/models/sana/transformer.js';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
 import { DeviceError, executionProviders, parseDevice, sessionDevice } from '../src/runtime/device.js';
-import { probeDevice, resolveDevice } from '../src/runtime/device-probe.js';
+import { probeDevice, probeHalfPrecision, resolveDevice, resolvePrecision } from '../src/runtime/device-probe.js';
 import { nodeBackend } from '../src/runtime/node-backend.js';
 import { fixturePath, fixtureTensor } from './helpers/fixtures.js';
 import { assertMatchesFixture } from './helpers/pipeline-parity.js';
@@ -110,8 +112,18 @@ describe('WebGPU (SwiftShader) and device selection', () => {
     }
   });
 
+  it('float16 on an adapter without shader-f16: fp16 is a clear error, auto falls back to fp32 with a notice', async () => {
+    assert.match((await probeHalfPrecision('webgpu')) ?? '', /this webgpu adapter has no float16 shaders \(the shader-f16 feature; SwiftShader has none\)/);
+    await assert.rejects(resolvePrecision('fp16', 'webgpu'), (e: unknown) => e instanceof DeviceError && /^--precision fp16: this webgpu adapter has no float16 shaders.*use --precision fp32$/.test(e.message));
+    const notices: string[] = [];
+    assert.equal(await resolvePrecision('auto', 'webgpu', (m) => notices.push(m)), 'float32');
+    assert.match(notices.join('\n'), /^precision: fp32 \(this webgpu adapter has no float16 shaders/);
+  });
+
   it('sana generate --device: no adapter, no CUDA and a bad name are one-line errors before any model loads', () => {
     const cases: [Record<string, string>, string[], RegExp][] = [
+      [{}, ['--device', 'webgpu', '--precision', 'fp16'], /--precision fp16: this webgpu adapter has no float16 shaders/],
+      [{}, ['--precision', 'fp8'], /--precision: expected auto, fp32, fp16, got "fp8"/],
       [{ VK_ICD_FILENAMES: path.join(root, 'no-such-icd.json') }, ['--device', 'webgpu'], /--device webgpu: ONNX Runtime found no WebGPU adapter .*libvulkan1.*VK_ICD_FILENAMES=/],
       [{}, ['--device', 'cuda'], /--device cuda: ONNX Runtime's CUDA provider is not installed.*cuda12/],
       [{}, ['--device', 'gpu'], /--device: expected one of cpu, webgpu, cuda, auto/],

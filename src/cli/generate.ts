@@ -17,7 +17,7 @@ import { normaliseSeed } from '../random/torch-rng.js';
 import { UsageError } from './errors.js';
 import { createProgress, formatSeconds } from './progress.js';
 import { parseNumber, parsePositiveInt } from './arg-values.js';
-import { DEVICE_HELP } from './device-flag.js';
+import { DEVICE_HELP, PRECISION_HELP } from './device-flag.js';
 import { MODEL_LOAD_FLAGS, modelLoadFromFlags } from './model-load-flags.js';
 
 export const GENERATE_HELP = `Usage: sana generate "PROMPT" ["PROMPT" ...] [--model DIR|REPO_ID] [options]
@@ -65,6 +65,7 @@ Options:
   --vae-tile-stride S        distance between tiles in px (default: 7/8 of the tile size)
   --threads N                CPU threads (default: all cores; more are capped at the core count, with a notice)
   ${DEVICE_HELP}
+  ${PRECISION_HELP}
   --quiet                    no progress output
   --json                     print a machine-readable record on stdout
   -h, --help                 show this help

@@ -5,7 +5,7 @@
 import { parseLoraArg } from '../nn/lora.js';
 import { LoadPipelineOptions } from '../pipeline/components.js';
 import { parseThreads } from './arg-values.js';
-import { deviceFromFlag } from './device-flag.js';
+import { deviceFromFlag, precisionFromFlag } from './device-flag.js';
 import { UsageError } from './errors.js';
 import { parseTilingFlags } from './tiling-flags.js';
 
@@ -17,6 +17,7 @@ export const MODEL_LOAD_FLAGS = {
   'vae-tile-stride': { type: 'string' },
   threads: { type: 'string' },
   device: { type: 'string' },
+  precision: { type: 'string' },
   lora: { type: 'string', multiple: true },
   'lora-fuse': { type: 'boolean' },
 } as const;
@@ -29,6 +30,7 @@ export interface ModelLoadFlagValues {
   'vae-tile-stride'?: string;
   threads?: string;
   device?: string;
+  precision?: string;
   lora?: string[];
   'lora-fuse'?: boolean;
 }
@@ -52,11 +54,13 @@ export async function modelLoadFromFlags(
   const vaeTiles = parseTilingFlags(v['vae-tile-size'], v['vae-tile-stride'], '--vae-tile-size', '--vae-tile-stride');
   const threads = parseThreads(v.threads);
   const device = await deviceFromFlag(v.device, notify);
+  const transformerPrecision = await precisionFromFlag(v.precision, device, notify);
   return {
     threads,
     device,
     textQuantization,
     transformerQuantization,
+    transformerPrecision,
     vaeTiling: vaeTiles ?? (v['vae-tiling'] ? true : undefined),
     loras: v.lora?.map(parseLoraArg),
     loraFuse: v['lora-fuse'],

@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS } from '../server/schemas.js';
 import { parseBounded, parsePositiveInt } from './arg-values.js';
 import { LIMITS, Limit, MIN_SIZE } from '../limits.js';
 import { UsageError } from './errors.js';
-import { DEVICE_HELP } from './device-flag.js';
+import { DEVICE_HELP, PRECISION_HELP } from './device-flag.js';
 import { MODEL_LOAD_FLAGS, modelLoadFromFlags } from './model-load-flags.js';
 
 export const SERVE_HELP = `Usage: sana serve [--model [NAME=]DIR|REPO_ID ...] [--port 7860] [--host 127.0.0.1] [options]
@@ -40,6 +40,7 @@ Options:
   --lora-fuse                 fuse the LoRAs into the weights at load
   --threads N                 CPU threads (default: all cores)
   ${DEVICE_HELP.replace('D                 ', 'D                  ')}
+  ${PRECISION_HELP}
   --queue redis://HOST:PORT   put jobs on a Redis queue for \`sana worker\` processes (default: run them here)
   --log                       log each request (JSON lines on stdout)
   -h, --help                  show this help

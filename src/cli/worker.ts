@@ -7,7 +7,7 @@ import { startSanaWorker } from '../server/redis-worker.js';
 import { parseModelSpec } from '../server/served-model.js';
 import { parseNumber, parsePositiveInt } from './arg-values.js';
 import { UsageError } from './errors.js';
-import { DEVICE_HELP } from './device-flag.js';
+import { DEVICE_HELP, PRECISION_HELP } from './device-flag.js';
 import { MODEL_LOAD_FLAGS, modelLoadFromFlags } from './model-load-flags.js';
 
 export const WORKER_HELP = `Usage: sana worker --queue redis://HOST:PORT [--model [NAME=]DIR|REPO_ID ...] [options]
@@ -30,6 +30,7 @@ Options:
   --lora-fuse                 fuse the LoRAs into the weights at load
   --threads N                 CPU threads (default: all cores)
   ${DEVICE_HELP.replace('D                 ', 'D                  ')}
+  ${PRECISION_HELP}
   -h, --help                  show this help
 
 SIGINT or SIGTERM: takes no new job, finishes the running one, and exits 0.

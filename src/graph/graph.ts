@@ -66,6 +66,9 @@ export class Graph {
   private readonly byName = new Map<string, Tensor>();
   /** Inline initializer values by name, so graph transforms can read constant operands (axes, pads, shapes). */
   private readonly constValues = new Map<string, HostTensor>();
+  /** Nodes that compute in float32 even when the graph is emitted for half precision (see keepFloat32). */
+  readonly float32Nodes = new Set<string>();
+  private float32Depth = 0;
 
   constructor(readonly name = 'sana_ts_graph') {}
 
@@ -76,6 +79,20 @@ export class Graph {
       return build();
     } finally {
       this.scopeStack.pop();
+    }
+  }
+
+  /**
+   * Runs `build` with every node it creates marked to stay float32 when the graph is emitted in half precision:
+   * the parts the reference keeps in fp32 (linear-attention products and division, softmax, the sinusoidal
+   * embedding; SANA.md §1.9). No effect on a float32 emission.
+   */
+  keepFloat32<T>(build: () => T): T {
+    this.float32Depth++;
+    try {
+      return build();
+    } finally {
+      this.float32Depth--;
     }
   }
 
@@ -212,6 +229,7 @@ export class Graph {
       this.register(new Tensor(this, outputs.length === 1 ? nodeName : `${nodeName}:${i}`, o.dtype, o.shape)),
     );
     for (const t of outTensors) this.usedNames.add(t.name);
+    if (this.float32Depth > 0) this.float32Nodes.add(nodeName);
     this.nodes.push({
       opType,
       inputs: inputs.map((t) => (t ? t.name : '')),

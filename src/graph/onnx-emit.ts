@@ -3,6 +3,7 @@
 import onnxProto from 'onnx-proto';
 import { DType, HostTensor, floatToHalf } from '../io/host-tensor.js';
 import { AttrValue, Graph, InitializerSpec, NodeSpec, Tensor } from './graph.js';
+import { emittedValue, halfPrecisionNodes } from './half-precision.js';
 
 const { onnx } = onnxProto;
 
@@ -31,6 +32,8 @@ export interface EmitOptions {
    * from the device around each.
    */
   portableOps?: boolean;
+  /** float16 compute outside the graph's float32 islands (half-precision.ts); inputs and outputs stay float32. */
+  halfPrecision?: boolean;
 }
 
 export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
@@ -44,7 +47,7 @@ export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
     graph: onnx.GraphProto.create({
       name: graph.name,
       docString: options.docString ?? '',
-      node: graph.nodes.flatMap((n) =>
+      node: (options.halfPrecision ? halfPrecisionNodes(graph) : graph.nodes).flatMap((n) =>
         options.portableOps && n.opType === 'FusedMatMul' && n.domain === 'com.microsoft'
           ? lowerFusedMatMul(graph, n)
           : [
@@ -72,7 +75,7 @@ function lowerFusedMatMul(graph: Graph, n: NodeSpec): onnxProto.onnx.INodeProto[
   const nodes: onnxProto.onnx.INodeProto[] = [];
   const operand = (name: string, trans: boolean | undefined, tag: string): string => {
     if (!trans) return name;
-    const rank = graph.tensor(name).rank;
+    const rank = emittedValue(graph, name).rank;
     const perm = [...Array(rank).keys()];
     [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
     const out = `${n.name}/${tag}_t`;
@@ -85,7 +88,7 @@ function lowerFusedMatMul(graph: Graph, n: NodeSpec): onnxProto.onnx.INodeProto[
   const product = alpha === 1 ? n.outputs[0] : `${n.name}/matmul`;
   nodes.push(onnx.NodeProto.create({ opType: 'MatMul', name: `${n.name}/matmul`, input: [a, b], output: [product] }));
   if (alpha !== 1) {
-    const dtype = graph.tensor(n.outputs[0]).dtype;
+    const dtype = emittedValue(graph, n.outputs[0]).dtype;
     const scale = `${n.name}/alpha`;
     nodes.push(
       onnx.NodeProto.create({

@@ -34,14 +34,17 @@ export function reluLinearAttention(q: Tensor, k: Tensor, v: Tensor, options: Li
   if (k.shape[2] !== d) throw new Error(`${op}: key ${describe(k)} and query ${describe(q)} head dims differ`);
   const eps = options.eps ?? 1e-15;
   const kernel = options.kernel ?? 'relu';
-  const qf = kernel === 'relu' ? relu(q) : q;
-  const kf = kernel === 'relu' ? relu(k) : k;
-  const dv = v.shape[2];
-  if (typeof dv !== 'number') throw new Error(`${op}: ${describe(v)} needs a static head dimension`);
-  const vOnes = pad(v, [0, 0, 0, 0, 0, 0, 1, 0], 1); // [B, H, dv+1, N]: a row of ones under v
-  const s = fusedMatmul(vOnes, kf, { transB: true }); // [B, H, dv+1, d]
-  const o = matmul(s, qf); // [B, H, dv+1, N]
-  const num = slice(o, [2], [0], [dv]); // [B, H, dv, N]
-  const den = slice(o, [2], [dv], [dv + 1]); // [B, H, 1, N]
-  return div(num, add(den, eps));
+  // fp32 in the reference whatever the model dtype (SANA.md §1.9): kept float32 in a half-precision emission
+  return q.graph.keepFloat32(() => {
+    const qf = kernel === 'relu' ? relu(q) : q;
+    const kf = kernel === 'relu' ? relu(k) : k;
+    const dv = v.shape[2];
+    if (typeof dv !== 'number') throw new Error(`${op}: ${describe(v)} needs a static head dimension`);
+    const vOnes = pad(v, [0, 0, 0, 0, 0, 0, 1, 0], 1); // [B, H, dv+1, N]: a row of ones under v
+    const s = fusedMatmul(vOnes, kf, { transB: true }); // [B, H, dv+1, d]
+    const o = matmul(s, qf); // [B, H, dv+1, N]
+    const num = slice(o, [2], [0], [dv]); // [B, H, dv, N]
+    const den = slice(o, [2], [dv], [dv + 1]); // [B, H, 1, N]
+    return div(num, add(den, eps));
+  });
 }

@@ -13,7 +13,7 @@ import { Dcae, DcaeLoadOptions } from '../models/dcae/model.js';
 import { readGemma2Config } from '../models/gemma2/config.js';
 import { Gemma2LoadOptions, loadGemma2 } from '../models/gemma2/loader.js';
 import { readSanaTransformerConfig } from '../models/sana/config.js';
-import { CaptionHandle, SanaTransformer, TransformerQuantization } from '../models/sana/transformer.js';
+import { CaptionHandle, SanaTransformer, TransformerPrecision, TransformerQuantization } from '../models/sana/transformer.js';
 import { Backend, SessionOptions } from '../runtime/backend.js';
 import { readSchedulerConfig } from '../schedulers/scheduler-config.js';
 import { PromptDialect } from '../text/complex-human-instruction.js';
@@ -33,6 +33,8 @@ export interface LoadPipelineOptions extends SessionOptions, PipelineOptions {
   textQuantization?: Gemma2LoadOptions['quantization'];
   /** The transformer's linear layers in int8 (SanaTransformer quantization; quantized once into the weight cache). */
   transformerQuantization?: TransformerQuantization;
+  /** The transformer's compute precision (SanaTransformer precision): float32 (default) or float16 for GPUs. */
+  transformerPrecision?: TransformerPrecision;
   /** Tiled VAE decode (bounded memory for large images): true for diffusers' 512/448 px tiles. */
   vaeTiling?: DcaeLoadOptions['tiling'];
   /** Weight variant to prefer (fp16, bf16). */
@@ -107,7 +109,7 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
     },
     async loadDenoiser() {
       const lora = options.loras?.length ? new LoraSet(options.loras, options.loraFuse) : undefined;
-      const transformer = await SanaTransformer.load(dirs.transformer, { ...session, variant: options.variant, lora, quantization: options.transformerQuantization });
+      const transformer = await SanaTransformer.load(dirs.transformer, { ...session, variant: options.variant, lora, quantization: options.transformerQuantization, precision: options.transformerPrecision });
       return sanaDenoiser(transformer);
     },
     async loadDecoder() {

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../graph/graph.js';
 import { matmul } from '../graph/ops/linalg.js';
+import { transpose } from '../graph/ops/shape-ops.js';
 import { HostTensor } from '../io/host-tensor.js';
 import { compileGraph } from './compile.js';
 // evaluated first: it turns ORT's telemetry off before the first session, which the probe's may be
@@ -73,6 +74,69 @@ async function runProbe(device: Device): Promise<string | null> {
     const tail = text.split(/\n/)[0].replace(/^.*?(was false\.|failed\.)\s*/, '').slice(0, 200);
     return device === 'cpu' ? `the CPU provider failed: ${tail}` : `${HINTS[device]} (${tail})`;
   }
+}
+
+const halfProbes = new Map<Device, Promise<string | null>>();
+
+/**
+ * null when `device` computes in float16 (a Transpose and a MatMul in half precision, checked), else the reason it
+ * cannot: a WebGPU adapter without the shader-f16 feature (SwiftShader has none) refuses float16 programs when they
+ * first run, not when the session is made, so only a run tells. Cached per process.
+ */
+export function probeHalfPrecision(device: Device): Promise<string | null> {
+  let p = halfProbes.get(device);
+  if (!p) {
+    p = runHalfProbe(device);
+    halfProbes.set(device, p);
+  }
+  return p;
+}
+
+async function runHalfProbe(device: Device): Promise<string | null> {
+  const g = new Graph('half_probe');
+  const a = g.input('a', 'float32', [2, 2]);
+  g.output(matmul(transpose(a, [1, 0]), a), 'y');
+  const model = compileGraph(g, { halfPrecision: true, portableOps: true });
+  try {
+    const session = await ort.InferenceSession.create(model.bytes, { executionProviders: executionProviders(device), logSeverityLevel: 3 } as ort.InferenceSession.SessionOptions);
+    try {
+      const out = await session.run({ a: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4), [2, 2]) });
+      const y = out.y.data as Float32Array;
+      const expected = [10, 14, 14, 20];
+      if (!expected.every((v, i) => y[i] === v)) return `a float16 MatMul on ${device} gave [${Array.from(y).join(', ')}], expected [${expected.join(', ')}]`;
+    } finally {
+      await session.release();
+    }
+    return null;
+  } catch (e) {
+    const text = e instanceof Error ? e.message : String(e);
+    if (/requires f16|shader-f16|does not support/i.test(text)) {
+      return `this ${device} adapter has no float16 shaders (the shader-f16 feature${softwareVulkan() ? '; SwiftShader has none' : ''})`;
+    }
+    return `float16 compute failed on ${device}: ${text.split(/\n/)[0].replace(/^.*?(was false\.|failed\.)\s*/, '').slice(0, 200)}`;
+  }
+}
+
+export type PrecisionRequest = 'auto' | 'fp32' | 'fp16';
+export const PRECISION_CHOICES: readonly PrecisionRequest[] = ['auto', 'fp32', 'fp16'];
+
+/**
+ * The transformer's compute precision for a request on a resolved device. `auto`: float16 on a GPU that computes
+ * it, float32 otherwise (with a notice on a GPU without it). `fp16` where the GPU cannot is a DeviceError; on the
+ * CPU it runs, with a notice that it only checks fp16 results there (ONNX Runtime widens most float16 ops on CPUs).
+ */
+export async function resolvePrecision(request: PrecisionRequest, device: Device, notice: (message: string) => void = () => {}): Promise<'float32' | 'float16'> {
+  if (request === 'fp32') return 'float32';
+  if (device === 'cpu') {
+    if (request === 'auto') return 'float32';
+    notice('--precision fp16 on the CPU: ONNX Runtime widens most float16 ops to float32 here, so it is slower than fp32; use it to check fp16 results');
+    return 'float16';
+  }
+  const reason = await probeHalfPrecision(device);
+  if (!reason) return 'float16';
+  if (request === 'fp16') throw new DeviceError(`--precision fp16: ${reason}; use --precision fp32`);
+  notice(`precision: fp32 (${reason})`);
+  return 'float32';
 }
 
 /**

@@ -111,7 +111,8 @@ export function crossAttention(
   return w.graph.scope(localName(prefix), () => {
     const q = project(w, prefix, 'q', x, inner, heads, d, true, config.qkNorm !== undefined); // [B, heads, d, N]
     const scores = fusedMatmul(q, kv.key, { transA: true, alpha: 1 / Math.sqrt(d) }); // [B, heads, N, T]
-    const probs = softmax(add(scores, maskBias), -1);
+    // the masked softmax stays float32 in a half-precision emission (SANA.md §1.9)
+    const probs = w.graph.keepFloat32(() => softmax(add(scores, maskBias), -1));
     const attended = fusedMatmul(kv.value, probs, { transB: true }); // [B, heads, d, N]
     const merged = transpose(reshape(attended, [dimOf(x, 0), crossInner, dimOf(x, 1)]), [0, 2, 1]); // [B, Dc, N] -> [B, N, Dc]
     return linearTokens(w, `${prefix}.to_out.0`, merged, crossInner, inner);

@@ -63,9 +63,12 @@ function roundHalfEven(v: number): number {
 /** t [B] -> [B, 256] = [cos(t f), sin(t f)] (flip_sin_to_cos = True, downscale_freq_shift = 0). */
 export function timestepSinusoid(t: Tensor): Tensor {
   if (t.rank !== 1 || t.dtype !== 'float32') throw new Error(`timestep ${t} must be float32 [B]`);
-  const freqs = t.graph.floats([1, SINUSOID_CHANNELS / 2], sinusoidFrequencies());
-  const args = mul(unsqueeze(t, [1]), freqs); // [B, 128]
-  return concat([cos(args), sin(args)], 1); // [B, 256]
+  // float32 in a half-precision emission too, as diffusers computes it (SANA.md §1.9)
+  return t.graph.keepFloat32(() => {
+    const freqs = t.graph.floats([1, SINUSOID_CHANNELS / 2], sinusoidFrequencies());
+    const args = mul(unsqueeze(t, [1]), freqs); // [B, 128]
+    return concat([cos(args), sin(args)], 1); // [B, 256]
+  });
 }
 
 /** TimestepEmbedding: Linear(256 -> D) -> SiLU -> Linear(D -> D). */

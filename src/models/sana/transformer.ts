@@ -33,6 +33,23 @@ export interface SanaTransformerOptions extends LoadOptions {
   int8Activations?: Int8Activations;
   /** Folder of that cache; default `<checkpoint folder>/.sana-ts-cache/` when writable, else the user's cache. */
   weightCacheDir?: string;
+  /**
+   * Compute precision: 'float32' (default) or 'float16', as the released fp16 checkpoints run in diffusers: every
+   * layer in float16 except the reference's float32 islands (linear-attention products and division, the masked
+   * softmax, the sinusoidal embedding; norm statistics in float32 inside the norm ops), with float32 inputs and
+   * outputs. For GPUs; on a CPU it runs but gains nothing (ONNX Runtime widens most float16 ops there).
+   */
+  precision?: TransformerPrecision;
+}
+
+export type TransformerPrecision = 'float32' | 'float16';
+
+function emitOptions(options: SanaTransformerOptions) {
+  const precision = options.precision ?? 'float32';
+  if (precision !== 'float32' && precision !== 'float16') {
+    throw new Error(`SanaTransformer.load: option precision must be 'float32' or 'float16' (got ${JSON.stringify(precision)})`);
+  }
+  return { halfPrecision: precision === 'float16' };
 }
 
 export type TransformerQuantization = 'none' | 'int8';
@@ -111,8 +128,9 @@ export class SanaTransformer {
     WeightBinder.finishAll(`SanaTransformer2DModel (${dir})`, [caption.binder, denoise.binder]);
     options.lora?.checkAllUsed(`SanaTransformer2DModel (${dir})`);
     const backend = options.backend ?? defaultBackend;
-    const captionSession = await backend.createSession(compileGraph(caption.graph), options);
-    const denoiseSession = await backend.createSession(compileGraph(denoise.graph), options);
+    const emit = emitOptions(options);
+    const captionSession = await backend.createSession(compileGraph(caption.graph, emit), options);
+    const denoiseSession = await backend.createSession(compileGraph(denoise.graph, emit), options);
     return new SanaTransformer(config, weightsPath, captionSession, denoiseSession, store, options, buildDenoise, weightCache);
   }
 
@@ -216,7 +234,7 @@ export class SanaTransformer {
     if (!session) {
       const denoise = this.buildDenoise({ debugOutputs: this.options.debugOutputs, lora: this.options.lora, pagLayers: layers, blockResiduals: residuals }).built;
       // the same weight names as the plain graph, whose load already checked the checkpoint strictly
-      session = (this.options.backend ?? defaultBackend).createSession(compileGraph(denoise.graph), this.options);
+      session = (this.options.backend ?? defaultBackend).createSession(compileGraph(denoise.graph, emitOptions(this.options)), this.options);
       this.variants.set(key, session);
     }
     return session;
