@@ -14,7 +14,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HostTensor } from '../src/io/host-tensor.js';
-import { SanaTransformer } from '../src/models/sana/transformer.js';
+import { SanaTransformer, releaseCaption } from '../src/models/sana/transformer.js';
+import { isDeviceTensor } from '../src/runtime/backend.js';
+import { assertClose } from './helpers/compare.js';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
 import { DeviceError, executionProviders, parseDevice, sessionDevice } from '../src/runtime/device.js';
 import { probeDevice, probeHalfPrecision, resolveDevice, resolvePrecision } from '../src/runtime/device-probe.js';
@@ -85,6 +87,25 @@ describe('WebGPU (SwiftShader) and device selection', () => {
     const onCpu = [...providers].filter(([k]) => k.startsWith('CPUExecutionProvider ') && compute.test(k.split(' ')[1]));
     assert.deepEqual(onCpu, [], `compute nodes on the CPU fallback; all: ${JSON.stringify([...providers])}`);
     assert.ok((providers.get('WebGpuExecutionProvider MatMul') ?? 0) + (providers.get('WebGpuExecutionProvider Gemm') ?? 0) > 10, JSON.stringify([...providers]));
+  });
+
+  it("the caption's keys and values stay on the device for every step (no upload per step); on the CPU they are host tensors", async () => {
+    const fixture = 'sana_transformer_tiny';
+    const input = (n: string) => fixtureTensor(fixture, 'inputs', n);
+    const reference = fixtureTensor(fixture, 'outputs', 'sample');
+    for (const device of ['webgpu', 'cpu'] as const) {
+      const t = await SanaTransformer.load(fixturePath(fixture, 'component'), { device, backend: nodeBackend });
+      const caption = await t.encodeCaption(input('encoder_hidden_states'), input('encoder_attention_mask'));
+      const values = Object.values(caption.tensors);
+      assert.equal(values.length, 1 + 2 * t.config.numLayers, 'mask bias + a key and a value per block');
+      assert.ok(values.every((v) => isDeviceTensor(v) === (device === 'webgpu')), `${device}: ${values.map((v) => (isDeviceTensor(v) ? 'device' : 'host')).join(', ')}`);
+      for (let step = 0; step < 3; step++) {
+        assertClose(await t.denoise(input('hidden_states'), input('timestep'), caption), reference, { atol: 1e-5 }, `${device} step ${step + 1}`);
+      }
+      releaseCaption(caption);
+      releaseCaption(caption); // a second release is harmless
+      await t.release();
+    }
   });
 
   it('device selection: cpu by default, SANA_DEVICE, auto skips a software adapter, CUDA absent is a clear error', async () => {

@@ -13,7 +13,7 @@ import { Dcae, DcaeLoadOptions } from '../models/dcae/model.js';
 import { readGemma2Config } from '../models/gemma2/config.js';
 import { Gemma2LoadOptions, loadGemma2 } from '../models/gemma2/loader.js';
 import { readSanaTransformerConfig } from '../models/sana/config.js';
-import { CaptionHandle, SanaTransformer, TransformerPrecision, TransformerQuantization } from '../models/sana/transformer.js';
+import { CaptionHandle, SanaTransformer, TransformerPrecision, TransformerQuantization, releaseCaption } from '../models/sana/transformer.js';
 import { Backend, SessionOptions } from '../runtime/backend.js';
 import { readSchedulerConfig } from '../schedulers/scheduler-config.js';
 import { PromptDialect } from '../text/complex-human-instruction.js';
@@ -203,7 +203,8 @@ function sanaDenoiser(transformer: SanaTransformer): Denoiser {
     guidanceEmbedsScale: c.guidanceEmbedsScale,
     async prepareCaption(embeds, mask): Promise<CaptionCache & { handle: CaptionHandle }> {
       const handle = await transformer.encodeCaption(embeds, mask);
-      return { handle, release() {} };
+      // on a GPU the caption's keys and values stay on the device for the batch's steps: freed here
+      return { handle, release: () => releaseCaption(handle) };
     },
     async predict(latents, timestep, caption, extras = {}) {
       const handle = (caption as CaptionCache & { handle: CaptionHandle }).handle;

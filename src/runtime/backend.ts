@@ -1,7 +1,7 @@
 // The contract between compiled graphs and an ONNX Runtime flavour. onnxruntime-node implements it in Node and
 // onnxruntime-web in browsers (and in Node for testing); models and the pipeline only see this interface.
 
-import { HostTensor } from '../io/host-tensor.js';
+import { DType, HostTensor } from '../io/host-tensor.js';
 
 export type OptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 
@@ -29,6 +29,32 @@ export interface SessionOptions {
   device?: 'cpu' | 'webgpu' | 'cuda';
   /** Write an ORT profile (JSON) with this file prefix. */
   profilePrefix?: string;
+  /**
+   * Outputs a GPU session leaves on the device (ONNX Runtime's preferredOutputLocation 'gpu-buffer'), returned by
+   * runMixed as DeviceTensors that later runs on the same device take without a copy: the caption keys and values,
+   * made once per image and read by every step. Ignored on the CPU.
+   */
+  deviceOutputs?: readonly string[];
+}
+
+/**
+ * A tensor left on the device by a GPU session (SessionOptions.deviceOutputs). JavaScript cannot read it: it is fed
+ * to sessions on the same device, and disposed when no longer needed (onnxruntime-node 1.30 aborts the process when
+ * such a tensor is downloaded, so nothing here ever downloads one).
+ */
+export interface DeviceTensor {
+  readonly location: 'device';
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** The runtime's own tensor object. */
+  readonly handle: unknown;
+  dispose(): void;
+}
+
+export type SessionValue = HostTensor | DeviceTensor;
+
+export function isDeviceTensor(v: SessionValue | undefined): v is DeviceTensor {
+  return v !== undefined && !(v instanceof HostTensor) && (v as DeviceTensor).location === 'device';
 }
 
 export interface CompiledModel {
@@ -49,8 +75,10 @@ export interface CompiledModel {
 export interface ModelSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** Runs the model; returns the requested outputs (default: all). */
-  run(feeds: Record<string, HostTensor>, outputs?: readonly string[]): Promise<Record<string, HostTensor>>;
+  /** Runs the model; returns the requested outputs (default: all), none of which may be a device output. */
+  run(feeds: Readonly<Record<string, SessionValue>>, outputs?: readonly string[]): Promise<Record<string, HostTensor>>;
+  /** As run, with the session's device outputs (SessionOptions.deviceOutputs, on a GPU) as DeviceTensors. */
+  runMixed(feeds: Readonly<Record<string, SessionValue>>, outputs?: readonly string[]): Promise<Record<string, SessionValue>>;
   release(): Promise<void>;
 }
 

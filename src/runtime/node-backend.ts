@@ -1,9 +1,9 @@
 // onnxruntime-node (native CPU execution, MLAS kernels).
 
 import * as ort from 'onnxruntime-node';
-import { HostTensor } from '../io/host-tensor.js';
+import { DType, HostTensor } from '../io/host-tensor.js';
 import { capThreads, coreCount } from '../limits.js';
-import { Backend, CompiledModel, ModelSession, SessionOptions } from './backend.js';
+import { Backend, CompiledModel, DeviceTensor, ModelSession, SessionOptions, SessionValue, isDeviceTensor } from './backend.js';
 import { OrtTensorCtor, fromOrt, toOrt } from './convert.js';
 import { executionProviders, sessionDevice } from './device.js';
 import { cachedBackend } from './session-cache.js';
@@ -35,6 +35,9 @@ export function ortSessionOptions(options: SessionOptions, externalDataFolder?: 
     enableCpuMemArena: options.memoryArena ?? true,
     enableProfiling: options.profilePrefix !== undefined,
     profileFilePrefix: options.profilePrefix,
+    ...(sessionDevice(options.device) !== 'cpu' && options.deviceOutputs?.length
+      ? { preferredOutputLocation: Object.fromEntries(options.deviceOutputs.map((name) => [name, 'gpu-buffer'])) }
+      : {}),
     extra,
   };
 }
@@ -49,6 +52,8 @@ export class OrtSession implements ModelSession {
       endProfiling?(): void;
     },
     private readonly TensorCtor: OrtTensorCtor,
+    /** Outputs this session leaves on its GPU (empty on the CPU). */
+    private readonly deviceOutputs: ReadonlySet<string> = new Set(),
   ) {}
 
   get inputNames(): readonly string[] {
@@ -59,14 +64,25 @@ export class OrtSession implements ModelSession {
     return this.session.outputNames;
   }
 
-  async run(feeds: Record<string, HostTensor>, outputs?: readonly string[]): Promise<Record<string, HostTensor>> {
+  async run(feeds: Readonly<Record<string, SessionValue>>, outputs?: readonly string[]): Promise<Record<string, HostTensor>> {
+    const kept = (outputs ?? this.outputNames).filter((n) => this.deviceOutputs.has(n));
+    if (kept.length) throw new Error(`outputs ${kept.join(', ')} stay on the device: read them with runMixed`);
+    return (await this.runMixed(feeds, outputs)) as Record<string, HostTensor>;
+  }
+
+  async runMixed(feeds: Readonly<Record<string, SessionValue>>, outputs?: readonly string[]): Promise<Record<string, SessionValue>> {
     const missing = this.inputNames.filter((n) => !(n in feeds));
     if (missing.length) throw new Error(`missing model inputs: ${missing.join(', ')} (the model takes ${this.inputNames.join(', ')})`);
     const ortFeeds: Record<string, unknown> = {};
-    for (const name of this.inputNames) ortFeeds[name] = toOrt(this.TensorCtor, name, feeds[name]);
+    for (const name of this.inputNames) {
+      const v = feeds[name];
+      ortFeeds[name] = isDeviceTensor(v) ? v.handle : toOrt(this.TensorCtor, name, v);
+    }
     const result = outputs ? await this.session.run(ortFeeds, outputs) : await this.session.run(ortFeeds);
-    const out: Record<string, HostTensor> = {};
-    for (const [name, value] of Object.entries(result)) out[name] = fromOrt(name, value as never);
+    const out: Record<string, SessionValue> = {};
+    for (const [name, value] of Object.entries(result)) {
+      out[name] = this.deviceOutputs.has(name) ? deviceTensor(name, value as OrtDeviceTensor) : fromOrt(name, value as never);
+    }
     return out;
   }
 
@@ -79,6 +95,33 @@ export class OrtSession implements ModelSession {
   }
 }
 
+interface OrtDeviceTensor {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly location: string;
+  dispose(): void;
+}
+
+function deviceTensor(name: string, t: OrtDeviceTensor): DeviceTensor {
+  if (t.location === 'cpu' || t.location === 'cpu-pinned') throw new Error(`output "${name}" was to stay on the device but came back to the CPU`);
+  let disposed = false;
+  return {
+    location: 'device',
+    dtype: t.type as DType,
+    shape: [...t.dims],
+    handle: t,
+    dispose: () => {
+      if (!disposed) t.dispose();
+      disposed = true;
+    },
+  };
+}
+
+/** The output names of `options.deviceOutputs` a session on `options.device` keeps there. */
+export function keptOnDevice(options: SessionOptions): ReadonlySet<string> {
+  return new Set(sessionDevice(options.device) !== 'cpu' ? (options.deviceOutputs ?? []) : []);
+}
+
 export const nodeBackend: Backend = {
   name: 'onnxruntime-node',
   async createSession(model: CompiledModel, options: SessionOptions = {}): Promise<ModelSession> {
@@ -89,7 +132,7 @@ export const nodeBackend: Backend = {
     const onGpu = sessionDevice(options.device) !== 'cpu';
     const bytes = onGpu && model.portableBytes ? model.portableBytes() : model.bytes;
     const session = await ort.InferenceSession.create(bytes, sessionOptions as ort.InferenceSession.SessionOptions);
-    return new OrtSession(session as never, ort.Tensor as unknown as OrtTensorCtor);
+    return new OrtSession(session as never, ort.Tensor as unknown as OrtTensorCtor, keptOnDevice(options));
   },
 };
 

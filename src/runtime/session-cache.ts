@@ -26,8 +26,8 @@ export class SessionCache {
     h.update(backend.name);
     h.update(model.bytes);
     h.update(model.externalDataFolder ?? '');
-    const { threads, optimization, prepack, noConstantFolding, profilePrefix, device, memoryArena } = options;
-    h.update(JSON.stringify([threads, optimization, prepack, noConstantFolding, profilePrefix, device ?? 'cpu', memoryArena]));
+    const { threads, optimization, prepack, noConstantFolding, profilePrefix, device, memoryArena, deviceOutputs } = options;
+    h.update(JSON.stringify([threads, optimization, prepack, noConstantFolding, profilePrefix, device ?? 'cpu', memoryArena, deviceOutputs ?? []]));
     return h.digest('hex');
   }
 
@@ -48,6 +48,7 @@ export class SessionCache {
       inputNames: session.inputNames,
       outputNames: session.outputNames,
       run: (feeds, outputs) => session.run(feeds, outputs),
+      runMixed: (feeds, outputs) => session.runMixed(feeds, outputs),
       release: async () => {
         if (released) return;
         released = true;

@@ -8,7 +8,7 @@ import { add, mul } from '../../graph/ops/elementwise.js';
 import { HostTensor } from '../../io/host-tensor.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
-import { ModelSession } from '../../runtime/backend.js';
+import { ModelSession, SessionValue } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
 import { defaultBackend } from '../../runtime/node-backend.js';
 import { sanaBlock } from './block.js';
@@ -88,7 +88,7 @@ export class SanaControlNet {
     if (cond.shape.join() !== latents.shape.join()) {
       throw new Error(`the control latents [${cond.shape.join(', ')}] must have the latents' shape [${latents.shape.join(', ')}]`);
     }
-    const feeds: Record<string, HostTensor> = {
+    const feeds: Record<string, SessionValue> = {
       ...caption.tensors,
       hidden_states: latents,
       timestep,

@@ -6,7 +6,7 @@ import { HostTensor } from '../../io/host-tensor.js';
 import { WeightStore, findWeights } from '../../io/weights.js';
 import { LoraSet } from '../../nn/lora.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
-import { Backend, ModelSession } from '../../runtime/backend.js';
+import { Backend, ModelSession, SessionValue, isDeviceTensor } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
 import { defaultBackend } from '../../runtime/node-backend.js';
 import { LoadOptions } from '../component.js';
@@ -85,8 +85,11 @@ function denoiseBuilder(dir: string, config: SanaTransformerConfig, store: Weigh
 export interface CaptionHandle {
   readonly batch: number;
   readonly tokens: number;
-  /** Mask bias and per-block keys/values, keyed by denoise-graph input name. */
-  readonly tensors: Readonly<Record<string, HostTensor>>;
+  /**
+   * Mask bias and per-block keys/values, keyed by denoise-graph input name; on a GPU they stay on the device
+   * (DeviceTensors) for every step of the batch. Give them back with releaseCaption when the batch is done.
+   */
+  readonly tensors: Readonly<Record<string, SessionValue>>;
   /** caption_projection / caption_norm when loaded with debugOutputs. */
   readonly debug: Readonly<Record<string, HostTensor>>;
 }
@@ -129,7 +132,7 @@ export class SanaTransformer {
     options.lora?.checkAllUsed(`SanaTransformer2DModel (${dir})`);
     const backend = options.backend ?? defaultBackend;
     const emit = emitOptions(options);
-    const captionSession = await backend.createSession(compileGraph(caption.graph, emit), options);
+    const captionSession = await backend.createSession(compileGraph(caption.graph, emit), { ...options, deviceOutputs: captionDeviceOutputs(config) });
     const denoiseSession = await backend.createSession(compileGraph(denoise.graph, emit), options);
     return new SanaTransformer(config, weightsPath, captionSession, denoiseSession, store, options, buildDenoise, weightCache);
   }
@@ -176,7 +179,7 @@ export class SanaTransformer {
       );
     }
     if (s[0] !== caption.batch) throw new Error(`hidden_states batch ${s[0]} differs from the caption batch ${caption.batch}`);
-    const feeds: Record<string, HostTensor> = { ...caption.tensors, hidden_states: latents, timestep: batchVector('timestep', timestep, s[0]) };
+    const feeds: Record<string, SessionValue> = { ...caption.tensors, hidden_states: latents, timestep: batchVector('timestep', timestep, s[0]) };
     if (c.guidanceEmbeds) {
       if (!guidance) throw new Error('this model has guidance_embeds: true and needs a guidance input [B]');
       feeds.guidance = batchVector('guidance', guidance, s[0]);
@@ -198,7 +201,11 @@ export class SanaTransformer {
     guidance?: HostTensor;
   }): Promise<HostTensor> {
     const caption = await this.encodeCaption(inputs.encoder_hidden_states, inputs.encoder_attention_mask);
-    return this.denoise(inputs.hidden_states, inputs.timestep, caption, inputs.guidance);
+    try {
+      return await this.denoise(inputs.hidden_states, inputs.timestep, caption, inputs.guidance);
+    } finally {
+      releaseCaption(caption);
+    }
   }
 
   /** Hidden width and other derived sizes. */
@@ -214,7 +221,7 @@ export class SanaTransformer {
   }
 
   /** The plain denoise session, or the one with PAG layers / ControlNet inputs (feeds filled in). */
-  private async variantSession(v: DenoiseVariantInputs, feeds: Record<string, HostTensor>, batch: number): Promise<ModelSession> {
+  private async variantSession(v: DenoiseVariantInputs, feeds: Record<string, SessionValue>, batch: number): Promise<ModelSession> {
     const layers = v.perturbed?.layers ?? [];
     const residuals = v.blockResiduals?.length ?? 0;
     if (!layers.length && !residuals) return this.denoiseSession;
@@ -274,15 +281,30 @@ export async function runCaptionGraph(
   const keep = options.trimPadding === false ? s[1] : keptCaptionLength(encoderAttentionMask);
   const caption = keep === s[1] ? encoderHiddenStates : sliceTokens(encoderHiddenStates, keep);
   const mask = keep === s[1] ? encoderAttentionMask : sliceTokens(encoderAttentionMask, keep);
-  const out = await session.run({ encoder_hidden_states: caption, encoder_attention_mask: mask });
-  const tensors: Record<string, HostTensor> = { [CROSS_BIAS]: out[CROSS_BIAS] };
+  const out = await session.runMixed({ encoder_hidden_states: caption, encoder_attention_mask: mask });
+  const tensors: Record<string, SessionValue> = { [CROSS_BIAS]: out[CROSS_BIAS] };
   for (let i = 0; i < config.numLayers; i++) {
     tensors[crossKeyName(i)] = out[crossKeyName(i)];
     tensors[crossValueName(i)] = out[crossValueName(i)];
   }
   const debug: Record<string, HostTensor> = {};
-  for (const name of ['caption_projection', 'caption_norm']) if (out[name]) debug[name] = out[name];
+  for (const name of ['caption_projection', 'caption_norm']) {
+    const v = out[name];
+    if (v && !isDeviceTensor(v)) debug[name] = v;
+  }
   return { batch: s[0], tokens: keep, tensors, debug };
+}
+
+/** Frees a caption's device tensors (a no-op for host tensors); the handle must not be used afterwards. */
+export function releaseCaption(caption: CaptionHandle): void {
+  for (const v of Object.values(caption.tensors)) if (isDeviceTensor(v)) v.dispose();
+}
+
+/** The caption graph's outputs that the denoise graph reads every step: kept on a GPU between steps. */
+export function captionDeviceOutputs(config: SanaTransformerConfig): string[] {
+  const names = [CROSS_BIAS];
+  for (let i = 0; i < config.numLayers; i++) names.push(crossKeyName(i), crossValueName(i));
+  return names;
 }
 
 /**
