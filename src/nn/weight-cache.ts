@@ -15,12 +15,15 @@
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Graph, Tensor } from '../graph/graph.js';
 import { BYTES_PER_ELEMENT, DType, elementCount } from '../io/host-tensor.js';
 import { SafetensorsFile, StreamedTensor, writeSafetensorsStreamed } from '../io/safetensors.js';
 import { GeneratedWeightSink } from './model-weights.js';
+import { defaultWeightCacheDirs, sourceIdentity, writableFolder } from '../io/cache-dirs.js';
+
+export { defaultWeightCacheDirs, sourceIdentity, writableFolder };
+export type { SourceIdentity } from '../io/cache-dirs.js';
 
 /** Bumped whenever the bytes a writer produces for the same settings change. */
 const CACHE_FORMAT = 'sana-ts-generated-weights-1';
@@ -42,13 +45,6 @@ export interface WeightCacheResult<T> {
   readonly file: string;
   /** True when this call wrote the file (the weights were generated), false when an existing file was used. */
   readonly created: boolean;
-}
-
-/** The default cache folders for a checkpoint folder: beside the weights when writable, then the user's cache. */
-export function defaultWeightCacheDirs(checkpointDir: string, env: NodeJS.ProcessEnv = process.env): string[] {
-  const xdg = env.XDG_CACHE_HOME;
-  const userCache = path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache'), 'sana-ts');
-  return [path.join(path.resolve(checkpointDir), '.sana-ts-cache'), userCache];
 }
 
 /**
@@ -104,32 +100,6 @@ function fileSink(file: SafetensorsFile): GeneratedWeightSink {
   };
 }
 
-export interface SourceIdentity {
-  path: string;
-  size: number;
-  mtimeMs: number;
-  header: string;
-}
-
-/** Real path, size, mtime and header hash of each checkpoint file (what keys generated-weight and prefix caches). */
-export function sourceIdentity(files: readonly string[]): SourceIdentity[] {
-  return files.map((f) => {
-    const real = fs.realpathSync(f);
-    const fd = fs.openSync(real, 'r');
-    try {
-      const stat = fs.fstatSync(fd);
-      const len = Buffer.alloc(8);
-      fs.readSync(fd, len, 0, 8, 0);
-      const headerBytes = Buffer.alloc(Math.min(Number(len.readBigUInt64LE(0)), Math.max(0, stat.size - 8)));
-      fs.readSync(fd, headerBytes, 0, headerBytes.length, 8);
-      const header = createHash('sha256').update(headerBytes).digest('hex');
-      return { path: real, size: stat.size, mtimeMs: stat.mtimeMs, header };
-    } finally {
-      fs.closeSync(fd);
-    }
-  });
-}
-
 function cacheKey(options: WeightCacheOptions, planned: readonly StreamedTensor[]): string {
   const settings = Object.keys(options.settings)
     .sort()
@@ -161,23 +131,6 @@ function holdsPlan(file: string, key: string, planned: readonly StreamedTensor[]
     end = Math.max(end, info.fileOffset + info.byteLength);
   }
   return end === st.fileSize;
-}
-
-export function writableFolder(dir: string): boolean {
-  let probe = path.resolve(dir);
-  while (!fs.existsSync(probe)) {
-    const parent = path.dirname(probe);
-    if (parent === probe) return false;
-    probe = parent;
-  }
-  try {
-    fs.accessSync(probe, fs.constants.W_OK);
-    const st = fs.statSync(probe);
-    // root passes access(W_OK) everywhere: a folder whose mode grants nobody write access is meant read-only
-    return st.isDirectory() && (st.mode & 0o222) !== 0;
-  } catch {
-    return false;
-  }
 }
 
 /** Removes older cache files of the same checkpoint and label (the checkpoint changed since they were made). */

@@ -35,6 +35,12 @@ export interface SessionOptions {
    * made once per image and read by every step. Ignored on the CPU.
    */
   deviceOutputs?: readonly string[];
+  /**
+   * Save ONNX Runtime's optimised graph on the first CPU session and open that afterwards (optimized-model-cache.ts):
+   * for models whose session creation folds much from the weights (the DC-AE). 'auto': for models with at least
+   * 64 MB of weights (small ones load in milliseconds anyway). Default off.
+   */
+  cacheOptimizedModel?: boolean | 'auto';
 }
 
 /**
@@ -58,6 +64,8 @@ export function isDeviceTensor(v: SessionValue | undefined): v is DeviceTensor {
 }
 
 export interface CompiledModel {
+  /** The graph's name (labels cache files). */
+  readonly name?: string;
   /** ModelProto bytes. */
   readonly bytes: Uint8Array;
   /** The same model in standard ONNX ops only (no CPU contrib ops), for GPU providers; emitted when asked. */

@@ -13,6 +13,7 @@ export function compileGraph(graph: Graph, options: EmitOptions = {}): CompiledM
     throw new Error(`graph ${graph.name} references external weights but has no external-data folder`);
   }
   return {
+    name: graph.name,
     bytes: emitModel(graph, options),
     portableBytes: () => emitModel(graph, { ...options, portableOps: true }),
     externalDataFolder: externalFiles.length ? graph.externalDataFolder : undefined,

@@ -7,6 +7,8 @@ import { Backend, CompiledModel, DeviceTensor, ModelSession, SessionOptions, Ses
 import { OrtTensorCtor, fromOrt, toOrt } from './convert.js';
 import { executionProviders, sessionDevice } from './device.js';
 import { cachedBackend } from './session-cache.js';
+import { cachedModelFile, commitSaved, optimizedModelCacheEvents, planOptimizedModel, saveOptions } from './optimized-model-cache.js';
+import * as fs from 'node:fs';
 
 // ONNX Runtime's POSIX telemetry matches regular expressions against the process command line with libstdc++'s
 // recursive std::regex when the first environment is created: a command line of ~50 kB (a long prompt given as an
@@ -122,6 +124,38 @@ export function keptOnDevice(options: SessionOptions): ReadonlySet<string> {
   return new Set(sessionDevice(options.device) !== 'cpu' ? (options.deviceOutputs ?? []) : []);
 }
 
+/** An ORT session for `bytes`, through the optimised-model cache when asked (CPU sessions only). */
+async function createOrtSession(
+  model: CompiledModel,
+  bytes: Uint8Array,
+  options: SessionOptions,
+  sessionOptions: Record<string, unknown>,
+  useCache: boolean,
+): Promise<ort.InferenceSession> {
+  const create = (what: Uint8Array | string, o: Record<string, unknown>) => ort.InferenceSession.create(what as never, o as ort.InferenceSession.SessionOptions);
+  const label = (model.name ?? 'model').replace(/[^A-Za-z0-9_.-]/g, '_');
+  const plan = useCache ? planOptimizedModel(model, options, label) : undefined;
+  if (plan?.cached) {
+    try {
+      const session = await create(cachedModelFile(plan.cached), ortSessionOptions({ ...options, optimization: 'disabled' }, plan.cached));
+      optimizedModelCacheEvents.reused++;
+      return session;
+    } catch {
+      // damaged, or its weights changed under it: removed, and the session is made from the graph
+      optimizedModelCacheEvents.rebuilt++;
+      fs.rmSync(plan.cached, { recursive: true, force: true });
+    }
+  }
+  if (!plan?.save) return create(bytes, sessionOptions);
+  const save = saveOptions(plan.save.tmp);
+  const extra = sessionOptions.extra as { session: Record<string, string> };
+  // severity 3: ORT warns that the saved layout is hardware specific, which the cache key already covers
+  const session = await create(bytes, { ...sessionOptions, optimizedModelFilePath: save.optimizedModelFilePath, logSeverityLevel: 3, extra: { ...extra, session: { ...extra.session, ...save.config } } });
+  commitSaved(plan.save, label, model);
+  optimizedModelCacheEvents.saved++;
+  return session;
+}
+
 export const nodeBackend: Backend = {
   name: 'onnxruntime-node',
   async createSession(model: CompiledModel, options: SessionOptions = {}): Promise<ModelSession> {
@@ -131,7 +165,7 @@ export const nodeBackend: Backend = {
     }
     const onGpu = sessionDevice(options.device) !== 'cpu';
     const bytes = onGpu && model.portableBytes ? model.portableBytes() : model.bytes;
-    const session = await ort.InferenceSession.create(bytes, sessionOptions as ort.InferenceSession.SessionOptions);
+    const session = await createOrtSession(model, bytes, options, sessionOptions, !onGpu);
     return new OrtSession(session as never, ort.Tensor as unknown as OrtTensorCtor, keptOnDevice(options));
   },
 };

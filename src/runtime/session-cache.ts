@@ -26,8 +26,8 @@ export class SessionCache {
     h.update(backend.name);
     h.update(model.bytes);
     h.update(model.externalDataFolder ?? '');
-    const { threads, optimization, prepack, noConstantFolding, profilePrefix, device, memoryArena, deviceOutputs } = options;
-    h.update(JSON.stringify([threads, optimization, prepack, noConstantFolding, profilePrefix, device ?? 'cpu', memoryArena, deviceOutputs ?? []]));
+    const { threads, optimization, prepack, noConstantFolding, profilePrefix, device, memoryArena, deviceOutputs, cacheOptimizedModel } = options;
+    h.update(JSON.stringify([threads, optimization, prepack, noConstantFolding, profilePrefix, device ?? 'cpu', memoryArena, deviceOutputs ?? [], cacheOptimizedModel ?? false]));
     return h.digest('hex');
   }
 

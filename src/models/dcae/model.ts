@@ -162,7 +162,16 @@ function concatBatch(parts: readonly HostTensor[]): HostTensor {
 }
 
 function sessionOptions(o: DcaeLoadOptions): SessionOptions {
-  return { threads: o.threads, optimization: o.optimization, prepack: o.prepack, noConstantFolding: o.noConstantFolding, profilePrefix: o.profilePrefix, device: o.device };
+  return {
+    threads: o.threads,
+    optimization: o.optimization,
+    prepack: o.prepack,
+    noConstantFolding: o.noConstantFolding,
+    profilePrefix: o.profilePrefix,
+    device: o.device,
+    // session creation folds the Winograd and up-sampling kernels from the weights: 30 s for f32c32, 0.3 s cached
+    cacheOptimizedModel: o.cacheOptimizedModel ?? 'auto',
+  };
 }
 
 /** Builds one half; throws the binder's single error listing missing, mis-shaped and unexpected keys. */

@@ -41,6 +41,10 @@ export const RECIPE = {
   // after the first cosine cycle has cooled (27.5 -> 28.3 dB validation PSNR in its first 1000 steps).
   vaeRefine: { steps: 4000, lr: 6e-4, warmup: 50, checkpointEvery: 500 },
   transformer: { images: 6000, steps: 2400, batch: 32, lr: 5e-4, warmup: 200, emaDecay: 0.998, checkpointEvery: 400 },
+  // A warm restart from the first run's weights (as `sana train --base <first>/checkpoint-latest --steps 6000 --lr
+  // 3e-4 --warmup 100`): attribute accuracy on the held-out prompts rose from 39.9% after the first run to 58.7% 2000
+  // steps into this one, 63.9% at 3500.
+  transformerRefine: { steps: 6000, lr: 3e-4, warmup: 100, checkpointEvery: 500 },
   textEncoderSeed: 7,
 } as const;
 
@@ -166,8 +170,37 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
     progress: o.progress,
   });
 
-  // 5. Export with 16-bit weights.
-  exportPipeline(path.join(transformerOut, 'checkpoint-latest'), o.out);
+  // 5. The warm restart (the CLI's defaults for everything not in the recipe).
+  const transformerRefineOut = path.join(o.work, 'transformer-refine');
+  const transformerRefineSteps = steps(r.transformerRefine.steps);
+  await trainTransformer({
+    data,
+    out: transformerRefineOut,
+    base: path.join(transformerOut, 'checkpoint-latest'),
+    steps: transformerRefineSteps,
+    batch: o.quick ? 4 : r.transformer.batch,
+    lr: r.transformerRefine.lr,
+    warmupSteps: Math.min(r.transformerRefine.warmup, transformerRefineSteps - 1),
+    decay: 'cosine',
+    weightDecay: 0.01,
+    maxGradNorm: 1,
+    emaDecay: r.transformer.emaDecay,
+    captionDropout: 0.1,
+    logitMean: 0,
+    logitStd: 1,
+    imageSize: DEFAULT_IMAGE_SIZE,
+    maxSequenceLength: 300,
+    seed: r.seed,
+    checkpointEvery: Math.min(r.transformerRefine.checkpointEvery, transformerRefineSteps),
+    validationPrompts: [],
+    validationSteps: 20,
+    threads: o.threads,
+    resume: true,
+    progress: o.progress,
+  });
+
+  // 6. Export with 16-bit weights.
+  exportPipeline(path.join(transformerRefineOut, 'checkpoint-latest'), o.out);
   o.progress?.stage(`wrote the pipeline to ${o.out} (${(folderBytes(o.out) / 1e6).toFixed(1)} MB)`);
 }
 
