@@ -12,7 +12,8 @@
 // Weights ORT did not change stay in the checkpoint's files, linked into the folder. CPU sessions only; a model
 // with in-memory weights is not cached (its bytes are not in the model). A folder is
 // complete when its `done.json` exists: it is written last, after the model and weights, then the folder is renamed
-// into place, so a crash never leaves a half-written cache that is used. ref: DESIGN.md (runtime)
+// into place, so a crash never leaves a half-written cache that is used. SANA_TS_ORT_CACHE=0 turns it off, as does
+// the session option cacheOptimizedModel: false. ref: DESIGN.md (runtime)
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -66,7 +67,7 @@ export const AUTO_MIN_WEIGHT_BYTES = 64 * 2 ** 20;
 
 /** The cache plan for a CPU session of `model`, or undefined when this model is not cached. */
 export function planOptimizedModel(model: CompiledModel, options: SessionOptions, label: string): OptimizedModelPlan | undefined {
-  if (!options.cacheOptimizedModel || model.memoryFiles?.size || !model.externalDataFolder || model.externalFiles.length === 0) return undefined;
+  if (!options.cacheOptimizedModel || process.env.SANA_TS_ORT_CACHE === '0' || model.memoryFiles?.size || !model.externalDataFolder || model.externalFiles.length === 0) return undefined;
   const sources = model.externalFiles.map((f) => path.join(model.externalDataFolder!, f));
   if (options.cacheOptimizedModel === 'auto' && sources.reduce((n, f) => n + fs.statSync(f).size, 0) < AUTO_MIN_WEIGHT_BYTES) return undefined;
   const h = createHash('sha256');
@@ -81,11 +82,12 @@ export function planOptimizedModel(model: CompiledModel, options: SessionOptions
   }
   const root = dirs.find(writableFolder);
   if (!root) return undefined;
-  // room for the weights ORT writes (about the external files' size, more where folding grows them: Winograd 4x)
+  // room for what ORT writes: folded weights (Winograd kernels are 4x their 3x3 weights) and prepacked GEMM weights
+  // (about the float32 size again), float32 even from a 16-bit checkpoint
   const bytes = sources.reduce((n, f) => n + fs.statSync(f).size, 0);
   fs.mkdirSync(root, { recursive: true });
   const free = fs.statfsSync(root);
-  if (free.bavail * free.bsize < 2.5 * bytes + 256e6) return undefined;
+  if (free.bavail * free.bsize < 4 * bytes + 256e6) return undefined;
   return { save: { tmp: path.join(root, `${name}.tmp-${process.pid}`), dir: path.join(root, name) } };
 }
 
@@ -98,6 +100,8 @@ export function saveOptions(tmp: string): { optimizedModelFilePath: string; conf
     config: {
       optimized_model_external_initializers_file_name: WEIGHTS_FILE,
       optimized_model_external_initializers_min_size_in_bytes: '1024',
+      // the GEMM kernels' prepacked weights too, so a reopened session maps them instead of packing again
+      save_external_prepacked_constant_initializers: '1',
     },
   };
 }
