@@ -236,6 +236,9 @@ class DecoderModel(nn.Module):
         return self.decoder(z)
 
 
+SAFETENSORS_DTYPES = {"F32": "<f4", "I64": "<i8"}  # weights are F32; fixture masks and token ids are I64
+
+
 def read_safetensors(path):
     """Minimal safetensors reader: u64 LE header length, JSON header, raw little-endian tensor bytes."""
     with open(path, "rb") as f:
@@ -246,10 +249,11 @@ def read_safetensors(path):
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        if info["dtype"] != "F32":
-            raise ValueError(f"{name}: dtype {info['dtype']} not supported (F32 only)")
+        if info["dtype"] not in SAFETENSORS_DTYPES:
+            raise ValueError(f"{name}: dtype {info['dtype']} not supported (F32 and I64 only)")
+        dtype = np.dtype(SAFETENSORS_DTYPES[info["dtype"]])
         start, end = info["data_offsets"]
-        arr = np.frombuffer(blob, dtype="<f4", count=(end - start) // 4, offset=base + start)
+        arr = np.frombuffer(blob, dtype=dtype, count=(end - start) // dtype.itemsize, offset=base + start)
         out[name] = torch.from_numpy(arr.copy()).reshape(info["shape"])
     return out
 
