@@ -22,6 +22,7 @@
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
 import { Gemma2LoadOptions } from '../src/models/gemma2/loader.js';
 import { TransformerQuantization } from '../src/models/sana/transformer.js';
@@ -178,6 +179,8 @@ function runReference(threads: number, runs: number): ReferenceTimings {
   console.log(`  ${sana.summary}`);
   const dcae = runScript('dcae_torch.py', ['--bench', String(SIZE), ...common]);
   console.log(`  ${dcae.summary}`);
+  const blas = String(sana.json.blas ?? 'unknown');
+  if (!/openblas/i.test(blas)) console.log(`  warning: torch loaded BLAS ${blas}, not OpenBLAS: the reference is far slower than it should be (install libopenblas0-pthread)`);
   return referenceTimings(gemma.json, sana.json, dcae.json);
 }
 
@@ -209,7 +212,10 @@ function printComparison(ref: ReferenceTimings, ours: OurStages | undefined, ste
   console.log(JSON.stringify({ case: `pipeline ${SIZE}px`, steps, transformerQuantization: quant, reference: { ...ref, encodeS: refEncode, denoiseS: refDenoise, totalS: refTotal }, ours: ours ?? null, ratio: ours ? ours.total / refTotal : null, target, met: ours ? ours.total / refTotal <= target : null }));
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exitCode = 1;
-});
+// Run only as a script: the parsing helpers above can be imported (and checked on saved script output) alone.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exitCode = 1;
+  });
+}

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dcae_torch import compare, init_random, read_safetensors
+from dcae_torch import blas_library, compare, init_random, read_safetensors
 
 # The real Gemma-2-2B(-it) config (SANA.md 4.5), except the embedding rows: see BENCH_VOCAB.
 GEMMA2_2B = {
@@ -239,7 +239,7 @@ def run_bench(runs, threads, prompt_tokens, negative_tokens, valid_tokens):
            "pipeline_s": cases["prompt"]["median_s"] + cases["negative"]["median_s"],
            "embed_rows": BENCH_VOCAB, "params_full_vocab": params, "torch": torch.__version__,
            "peak_rss_mib": peak_mib, "peak_rss_mib_full_vocab": peak_mib + missing_rows * cfg["hidden_size"] * 4 / 2**20,
-           "load_avg_1m": os.getloadavg()[0]}
+           "load_avg_1m": os.getloadavg()[0], "blas": blas_library()}
     print(f"Gemma-2-2B encode, {threads} threads: prompt {prompt_tokens} tokens median {cases['prompt']['median_s']:.3f} s "
           f"{[round(x, 3) for x in cases['prompt']['times_s']]}, negative {negative_tokens} tokens median "
           f"{cases['negative']['median_s']:.3f} s {[round(x, 3) for x in cases['negative']['times_s']]}; both "

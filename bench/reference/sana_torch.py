@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dcae_torch import compare, init_random, read_safetensors
+from dcae_torch import blas_library, compare, init_random, read_safetensors
 
 # The real Sana_600M_512px transformer config (SANA.md 1.1; the 1024 px model differs only in sample_size 32).
 SANA_600M_512 = {
@@ -319,7 +319,7 @@ def run_bench(size, runs, threads, prompt_tokens):
            "median_s": statistics.median(times), "times_s": times, "warmup_s": warmup, "params": params,
            "out_shape": list(out.shape), "finite": bool(torch.isfinite(out).all()), "torch": torch.__version__,
            "sdpa": hasattr(F, "scaled_dot_product_attention"), "peak_rss_mib": peak_mib,
-           "load_avg_1m": os.getloadavg()[0]}
+           "load_avg_1m": os.getloadavg()[0], "blas": blas_library()}
     print(f"Sana-600M CFG step {size}x{size} (latent {lat}x{lat}, batch 2, caption {MAX_SEQUENCE_LENGTH}), {threads} "
           f"threads: median {res['median_s']:.3f} s, runs {[round(x, 3) for x in times]}, warm-up {warmup:.3f} s; "
           f"{params / 1e6:.1f} M params, torch {torch.__version__}, peak RSS {peak_mib:.0f} MiB, "
