@@ -236,6 +236,9 @@ class DecoderModel(nn.Module):
         return self.decoder(z)
 
 
+SAFETENSORS_DTYPES = {"F32": "<f4", "I64": "<i8"}  # weights are F32; fixture masks and token ids are I64
+
+
 def read_safetensors(path):
     """Minimal safetensors reader: u64 LE header length, JSON header, raw little-endian tensor bytes."""
     with open(path, "rb") as f:
@@ -246,10 +249,11 @@ def read_safetensors(path):
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        if info["dtype"] != "F32":
-            raise ValueError(f"{name}: dtype {info['dtype']} not supported (F32 only)")
+        if info["dtype"] not in SAFETENSORS_DTYPES:
+            raise ValueError(f"{name}: dtype {info['dtype']} not supported (F32 and I64 only)")
+        dtype = np.dtype(SAFETENSORS_DTYPES[info["dtype"]])
         start, end = info["data_offsets"]
-        arr = np.frombuffer(blob, dtype="<f4", count=(end - start) // 4, offset=base + start)
+        arr = np.frombuffer(blob, dtype=dtype, count=(end - start) // dtype.itemsize, offset=base + start)
         out[name] = torch.from_numpy(arr.copy()).reshape(info["shape"])
     return out
 
@@ -294,6 +298,18 @@ def run_check(fixture):
     return 0 if all_ok else 1
 
 
+def blas_library():
+    """The BLAS shared library this process loaded (Debian's torch uses whichever libblas.so.3 alternative is set:
+    OpenBLAS, or the ~30x slower netlib reference BLAS when OpenBLAS is not installed)."""
+    torch.ones(2, 2) @ torch.ones(2, 2)
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
+    except OSError:
+        return None
+    return ",".join(sorted(libs)) or None
+
+
 def init_random(model, seed):
     """Seeded uniform +-sqrt(3/fan_in) weights, norm scales 1+-0.1, biases +-0.02 (like bench/dcae.ts)."""
     g = torch.Generator().manual_seed(seed)
@@ -327,7 +343,8 @@ def run_bench(size, runs, threads):
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     res = {"mode": "bench", "size": size, "runs": runs, "threads": threads, "median_s": statistics.median(times),
            "times_s": times, "warmup_s": warmup, "out_shape": list(out.shape), "finite": bool(torch.isfinite(out).all()),
-           "torch": torch.__version__, "mkldnn": torch.backends.mkldnn.is_available(), "peak_rss_mib": peak_mib}
+           "torch": torch.__version__, "mkldnn": torch.backends.mkldnn.is_available(), "peak_rss_mib": peak_mib,
+           "blas": blas_library(), "load_avg_1m": os.getloadavg()[0]}
     print(f"f32c32 decode {size}x{size} (latent {lat}x{lat}), {threads} threads: median {res['median_s']:.3f} s, "
           f"runs {[round(t, 3) for t in times]}, warm-up {warmup:.3f} s; torch {torch.__version__}, "
           f"mkldnn {res['mkldnn']}, peak RSS {peak_mib:.0f} MiB")
