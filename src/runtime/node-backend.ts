@@ -124,6 +124,9 @@ export function keptOnDevice(options: SessionOptions): ReadonlySet<string> {
   return new Set(sessionDevice(options.device) !== 'cpu' ? (options.deviceOutputs ?? []) : []);
 }
 
+/** The onnxruntime-node version (keys the optimised-model cache). */
+const ORT_VERSION = (ort.env as { versions?: Record<string, string> }).versions?.node ?? 'unknown';
+
 /** An ORT session for `bytes`, through the optimised-model cache when asked (CPU sessions only). */
 async function createOrtSession(
   model: CompiledModel,
@@ -134,7 +137,7 @@ async function createOrtSession(
 ): Promise<ort.InferenceSession> {
   const create = (what: Uint8Array | string, o: Record<string, unknown>) => ort.InferenceSession.create(what as never, o as ort.InferenceSession.SessionOptions);
   const label = (model.name ?? 'model').replace(/[^A-Za-z0-9_.-]/g, '_');
-  const plan = useCache ? planOptimizedModel(model, options, label) : undefined;
+  const plan = useCache ? planOptimizedModel(model, options, label, ORT_VERSION) : undefined;
   if (plan?.cached) {
     try {
       const session = await create(cachedModelFile(plan.cached), ortSessionOptions({ ...options, optimization: 'disabled' }, plan.cached));
@@ -151,7 +154,7 @@ async function createOrtSession(
   const extra = sessionOptions.extra as { session: Record<string, string> };
   // severity 3: ORT warns that the saved layout is hardware specific, which the cache key already covers
   const session = await create(bytes, { ...sessionOptions, optimizedModelFilePath: save.optimizedModelFilePath, logSeverityLevel: 3, extra: { ...extra, session: { ...extra.session, ...save.config } } });
-  commitSaved(plan.save, label, model);
+  commitSaved(plan.save, label, model, ORT_VERSION);
   optimizedModelCacheEvents.saved++;
   return session;
 }

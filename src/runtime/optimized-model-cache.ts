@@ -17,10 +17,10 @@
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultWeightCacheDirs, sourceIdentity, writableFolder } from '../io/cache-dirs.js';
+import { readJsonFile } from '../io/config.js';
 import type { CompiledModel, SessionOptions } from './backend.js';
 
 const FORMAT = 'sana-ts-ort-optimized-1';
@@ -38,19 +38,6 @@ export interface OptimizedModelPlan {
   readonly save?: { readonly tmp: string; readonly dir: string };
 }
 
-let ortVersion: string | undefined;
-function onnxRuntimeVersion(): string {
-  if (!ortVersion) {
-    try {
-      const require = createRequire(import.meta.url);
-      ortVersion = (require('onnxruntime-node/package.json') as { version: string }).version;
-    } catch {
-      ortVersion = 'unknown';
-    }
-  }
-  return ortVersion;
-}
-
 /** The CPU's model name and feature flags (the kernels and layouts ORT picks depend on them). */
 function cpuIdentity(): string {
   let flags = '';
@@ -65,13 +52,16 @@ function cpuIdentity(): string {
 /** Below this much weight, cacheOptimizedModel 'auto' does not cache (such sessions are made in milliseconds). */
 export const AUTO_MIN_WEIGHT_BYTES = 64 * 2 ** 20;
 
-/** The cache plan for a CPU session of `model`, or undefined when this model is not cached. */
-export function planOptimizedModel(model: CompiledModel, options: SessionOptions, label: string): OptimizedModelPlan | undefined {
+/**
+ * The cache plan for a CPU session of `model` on ONNX Runtime `runtimeVersion`, or undefined when this model is not
+ * cached.
+ */
+export function planOptimizedModel(model: CompiledModel, options: SessionOptions, label: string, runtimeVersion: string): OptimizedModelPlan | undefined {
   if (!options.cacheOptimizedModel || process.env.SANA_TS_ORT_CACHE === '0' || model.memoryFiles?.size || !model.externalDataFolder || model.externalFiles.length === 0) return undefined;
   const sources = model.externalFiles.map((f) => path.join(model.externalDataFolder!, f));
   if (options.cacheOptimizedModel === 'auto' && sources.reduce((n, f) => n + fs.statSync(f).size, 0) < AUTO_MIN_WEIGHT_BYTES) return undefined;
   const h = createHash('sha256');
-  h.update(JSON.stringify([FORMAT, onnxRuntimeVersion(), cpuIdentity(), options.optimization ?? 'all', options.prepack ?? true, options.noConstantFolding ?? false]));
+  h.update(JSON.stringify([FORMAT, runtimeVersion, cpuIdentity(), options.optimization ?? 'all', options.prepack ?? true, options.noConstantFolding ?? false]));
   h.update(JSON.stringify(sourceIdentity(sources)));
   h.update(model.bytes);
   const name = `ort-${label}-${h.digest('hex').slice(0, 20)}`;
@@ -107,7 +97,7 @@ export function saveOptions(tmp: string): { optimizedModelFilePath: string; conf
 }
 
 /** Marks the saved folder complete and moves it into place (another process may have won the race: fine). */
-export function commitSaved(save: { tmp: string; dir: string }, label: string, model: CompiledModel): void {
+export function commitSaved(save: { tmp: string; dir: string }, label: string, model: CompiledModel, runtimeVersion: string): void {
   const sources = model.externalFiles.map((f) => fs.realpathSync(path.join(model.externalDataFolder!, f))).sort();
   try {
     if (!fs.existsSync(path.join(save.tmp, MODEL_FILE))) return;
@@ -123,7 +113,7 @@ export function commitSaved(save: { tmp: string; dir: string }, label: string, m
         fs.symlinkSync(target, link);
       }
     }
-    fs.writeFileSync(path.join(save.tmp, DONE_FILE), `${JSON.stringify({ format: FORMAT, label, ort: onnxRuntimeVersion(), sources })}\n`);
+    fs.writeFileSync(path.join(save.tmp, DONE_FILE), `${JSON.stringify({ format: FORMAT, label, ort: runtimeVersion, sources })}\n`);
     if (fs.existsSync(save.dir)) fs.rmSync(save.tmp, { recursive: true, force: true });
     else fs.renameSync(save.tmp, save.dir);
   } catch {
@@ -139,7 +129,7 @@ function removeStale(root: string, label: string, sources: readonly string[], ke
     const dir = path.join(root, entry);
     if (dir === keep || !entry.startsWith(`ort-${label}-`) || entry.includes('.tmp-')) continue;
     try {
-      const done = JSON.parse(fs.readFileSync(path.join(dir, DONE_FILE), 'utf8')) as { format?: string; label?: string; sources?: string[] };
+      const done = readJsonFile(path.join(dir, DONE_FILE)) as { format?: string; label?: string; sources?: string[] };
       if (done.format === FORMAT && done.label === label && JSON.stringify(done.sources) === JSON.stringify(sources)) fs.rmSync(dir, { recursive: true, force: true });
     } catch {
       // not ours or unreadable: left alone
