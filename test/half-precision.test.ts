@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import onnxProto from 'onnx-proto';
 import { describe, it } from 'node:test';
-import { HostTensor } from '../src/io/host-tensor.js';
 import { WeightStore, findWeights } from '../src/io/weights.js';
 import { readSanaTransformerConfig } from '../src/models/sana/config.js';
 import { buildDenoiseGraph } from '../src/models/sana/graphs.js';
@@ -16,6 +15,7 @@ import { emitModel } from '../src/graph/onnx-emit.js';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
 import { resolvePrecision } from '../src/runtime/device-probe.js';
 import { fixturePath, fixtureTensor } from './helpers/fixtures.js';
+import { e2eFixtureRequest } from './helpers/pipeline-parity.js';
 
 const { onnx } = onnxProto;
 const TRANSFORMER = 'sana_transformer_tiny';
@@ -94,17 +94,7 @@ describe('float16 compute on the CPU provider against the fp32 reference', () =>
     const fixture = 'sana_pipeline_tiny_e2e';
     const { pipeline } = await loadSanaPipeline(fixturePath(fixture, 'model'), { transformerPrecision: 'float16', threads: 1 });
     try {
-      const r = await pipeline.run({
-        prompts: ['A cat holding a sign that says Hello World'],
-        negativePrompt: '',
-        steps: 20,
-        guidanceScale: 4.5,
-        width: 192,
-        height: 256,
-        binning: false,
-        maxSequenceLength: 300,
-        latents: fixtureTensor(fixture, 'inputs', 'latents') as HostTensor<'float32'>,
-      });
+      const r = await pipeline.run(e2eFixtureRequest());
       const s = stats(r.images.data, fixtureTensor(fixture, 'outputs', 'image').toFloat32());
       // measured 8.7e-4 (0.22 / 255); the fp32 path is within the manifest's 1e-4
       assert.ok(s.maxAbs <= 1 / 255, `image max |diff| ${s.maxAbs}`);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HostTensor } from '../src/io/host-tensor.js';
 import { fixtureTensor } from './helpers/fixtures.js';
-import { runFixture } from './helpers/pipeline-parity.js';
+import { e2eFixtureRequest, runFixture } from './helpers/pipeline-parity.js';
 
 test('sana_pipeline_tiny: given embeddings, CFG 4.5, 3 DPM steps, 256x192 (per-step latents and image)', async () => {
   const inputs = (n: string) => fixtureTensor('sana_pipeline_tiny', 'inputs', n);
@@ -21,18 +21,7 @@ test('sana_pipeline_tiny: given embeddings, CFG 4.5, 3 DPM steps, 256x192 (per-s
 });
 
 test('sana_pipeline_tiny_e2e: from the prompt string through tokenizer, Gemma-2, 20 steps, decode', async () => {
-  const latents = fixtureTensor('sana_pipeline_tiny_e2e', 'inputs', 'latents') as HostTensor<'float32'>;
-  const result = await runFixture('sana_pipeline_tiny_e2e', {
-    prompts: ['A cat holding a sign that says Hello World'],
-    negativePrompt: '',
-    steps: 20,
-    guidanceScale: 4.5,
-    width: 192,
-    height: 256,
-    binning: false,
-    maxSequenceLength: 300,
-    latents,
-  });
+  const result = await runFixture('sana_pipeline_tiny_e2e', e2eFixtureRequest());
   assert.equal(result.timings.stepSeconds.length, 20);
   assert.deepEqual(result.images.shape, [1, 3, 256, 192]);
 });

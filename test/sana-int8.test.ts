@@ -11,6 +11,7 @@ import { HostTensor } from '../src/io/host-tensor.js';
 import { SanaTransformer } from '../src/models/sana/transformer.js';
 import { quantizePerChannel } from '../src/nn/int8-linear.js';
 import { loadSanaPipeline } from '../src/pipeline/components.js';
+import { e2eFixtureRequest } from './helpers/pipeline-parity.js';
 import { fixturePath, fixtureTensor, loadManifest } from './helpers/fixtures.js';
 
 const THREADS = 1;
@@ -94,24 +95,13 @@ test('int8 and fused LoRA are refused together, bad quantization names are refus
 
 test('sana_pipeline_tiny_e2e, 20 steps: the int8 transformer\'s image stays close to the fp32 one', async (t) => {
   const fixture = 'sana_pipeline_tiny_e2e';
-  const latents = fixtureTensor(fixture, 'inputs', 'latents') as HostTensor<'float32'>;
   const images: Float32Array[] = [];
   // the model folder is copied so that the int8 cache is not written next to the shared fixtures
   const model = tempDir();
   fs.cpSync(fixturePath(fixture, 'model'), model, { recursive: true });
   for (const quantization of ['none', 'int8'] as const) {
     const { pipeline } = await loadSanaPipeline(model, { threads: THREADS, transformerQuantization: quantization });
-    const result = await pipeline.run({
-      prompts: ['A cat holding a sign that says Hello World'],
-      negativePrompt: '',
-      steps: 20,
-      guidanceScale: 4.5,
-      width: 192,
-      height: 256,
-      binning: false,
-      maxSequenceLength: 300,
-      latents,
-    });
+    const result = await pipeline.run(e2eFixtureRequest());
     images.push(result.images.toFloat32());
   }
   const [a, b] = images;

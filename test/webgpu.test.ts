@@ -13,7 +13,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { HostTensor } from '../src/io/host-tensor.js';
 import { SanaTransformer, releaseCaption } from '../src/models/sana/transformer.js';
 import { isDeviceTensor } from '../src/runtime/backend.js';
 import { assertClose } from './helpers/compare.js';
@@ -22,7 +21,7 @@ import { DeviceError, executionProviders, parseDevice, sessionDevice } from '../
 import { probeDevice, probeHalfPrecision, resolveDevice, resolvePrecision } from '../src/runtime/device-probe.js';
 import { nodeBackend } from '../src/runtime/node-backend.js';
 import { fixturePath, fixtureTensor } from './helpers/fixtures.js';
-import { assertMatchesFixture } from './helpers/pipeline-parity.js';
+import { assertMatchesFixture, e2eFixtureRequest } from './helpers/pipeline-parity.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 // before the first WebGPU session: the Vulkan loader reads it when Dawn creates its instance
@@ -40,17 +39,7 @@ describe('WebGPU (SwiftShader) and device selection', () => {
   it('sana_pipeline_tiny_e2e on WebGPU: per-step latents and the image match diffusers within the manifest tolerances', async () => {
     const fixture = 'sana_pipeline_tiny_e2e';
     const { pipeline } = await loadSanaPipeline(fixturePath(fixture, 'model'), { device: 'webgpu' });
-    const result = await assertMatchesFixture(fixture, pipeline, {
-      prompts: ['A cat holding a sign that says Hello World'],
-      negativePrompt: '',
-      steps: 20,
-      guidanceScale: 4.5,
-      width: 192,
-      height: 256,
-      binning: false,
-      maxSequenceLength: 300,
-      latents: fixtureTensor(fixture, 'inputs', 'latents') as HostTensor<'float32'>,
-    });
+    const result = await assertMatchesFixture(fixture, pipeline, e2eFixtureRequest());
     await pipeline.release();
     assert.deepEqual(result.images.shape, [1, 3, 256, 192]);
   });

@@ -54,26 +54,33 @@ async function runProbe(device: Device): Promise<string | null> {
   const g = new Graph('device_probe');
   const a = g.input('a', 'float32', [2, 2]);
   g.output(matmul(a, a), 'y');
-  const model = compileGraph(g);
   try {
-    // severity 3 (errors only): a failed probe is reported by us, not by ORT's or Dawn's warnings
-    const session = await ort.InferenceSession.create(model.bytes, { executionProviders: executionProviders(device), logSeverityLevel: 3 } as ort.InferenceSession.SessionOptions);
-    try {
-      const x = HostTensor.float32([2, 2], Float32Array.of(1, 2, 3, 4));
-      const out = await session.run({ a: new ort.Tensor('float32', x.data, [2, 2]) });
-      const y = out.y.data as Float32Array;
-      const expected = [7, 10, 15, 22];
-      if (!expected.every((v, i) => y[i] === v)) return `a 2 x 2 MatMul on ${device} gave [${Array.from(y).join(', ')}], expected [${expected.join(', ')}]`;
-    } finally {
-      await session.release();
-    }
-    return null;
+    return await runChecked(device, compileGraph(g).bytes, 'a 2 x 2 MatMul', [7, 10, 15, 22]);
   } catch (e) {
-    const text = e instanceof Error ? e.message : String(e);
-    // ORT's messages start with a source path and a failed condition; keep the readable tail
-    const tail = text.split(/\n/)[0].replace(/^.*?(was false\.|failed\.)\s*/, '').slice(0, 200);
+    const tail = readableTail(e);
     return device === 'cpu' ? `the CPU provider failed: ${tail}` : `${HINTS[device]} (${tail})`;
   }
+}
+
+/** Runs a probe model on `device` with a = [[1, 2], [3, 4]]: null when y is `expected`, else what it gave. */
+async function runChecked(device: Device, bytes: Uint8Array, what: string, expected: readonly number[]): Promise<string | null> {
+  // severity 3 (errors only): a failed probe is reported by us, not by ORT's or Dawn's warnings
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: executionProviders(device), logSeverityLevel: 3 } as ort.InferenceSession.SessionOptions);
+  try {
+    const x = HostTensor.float32([2, 2], Float32Array.of(1, 2, 3, 4));
+    const out = await session.run({ a: new ort.Tensor('float32', x.data, [2, 2]) });
+    const y = out.y.data as Float32Array;
+    if (!expected.every((v, i) => y[i] === v)) return `${what} on ${device} gave [${Array.from(y).join(', ')}], expected [${expected.join(', ')}]`;
+    return null;
+  } finally {
+    await session.release();
+  }
+}
+
+/** The first line of an ORT error without its source path and failed condition. */
+function readableTail(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return text.split(/\n/)[0].replace(/^.*?(was false\.|failed\.)\s*/, '').slice(0, 200);
 }
 
 const halfProbes = new Map<Device, Promise<string | null>>();
@@ -96,24 +103,14 @@ async function runHalfProbe(device: Device): Promise<string | null> {
   const g = new Graph('half_probe');
   const a = g.input('a', 'float32', [2, 2]);
   g.output(matmul(transpose(a, [1, 0]), a), 'y');
-  const model = compileGraph(g, { halfPrecision: true, portableOps: true });
   try {
-    const session = await ort.InferenceSession.create(model.bytes, { executionProviders: executionProviders(device), logSeverityLevel: 3 } as ort.InferenceSession.SessionOptions);
-    try {
-      const out = await session.run({ a: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4), [2, 2]) });
-      const y = out.y.data as Float32Array;
-      const expected = [10, 14, 14, 20];
-      if (!expected.every((v, i) => y[i] === v)) return `a float16 MatMul on ${device} gave [${Array.from(y).join(', ')}], expected [${expected.join(', ')}]`;
-    } finally {
-      await session.release();
-    }
-    return null;
+    return await runChecked(device, compileGraph(g, { halfPrecision: true, portableOps: true }).bytes, 'a float16 MatMul', [10, 14, 14, 20]);
   } catch (e) {
     const text = e instanceof Error ? e.message : String(e);
     if (/requires f16|shader-f16|does not support/i.test(text)) {
       return `this ${device} adapter has no float16 shaders (the shader-f16 feature${softwareVulkan() ? '; SwiftShader has none' : ''})`;
     }
-    return `float16 compute failed on ${device}: ${text.split(/\n/)[0].replace(/^.*?(was false\.|failed\.)\s*/, '').slice(0, 200)}`;
+    return `float16 compute failed on ${device}: ${readableTail(e)}`;
   }
 }
 

@@ -59,7 +59,8 @@ export const AUTO_MIN_WEIGHT_BYTES = 64 * 2 ** 20;
 export function planOptimizedModel(model: CompiledModel, options: SessionOptions, label: string, runtimeVersion: string): OptimizedModelPlan | undefined {
   if (!options.cacheOptimizedModel || process.env.SANA_TS_ORT_CACHE === '0' || model.memoryFiles?.size || !model.externalDataFolder || model.externalFiles.length === 0) return undefined;
   const sources = model.externalFiles.map((f) => path.join(model.externalDataFolder!, f));
-  if (options.cacheOptimizedModel === 'auto' && sources.reduce((n, f) => n + fs.statSync(f).size, 0) < AUTO_MIN_WEIGHT_BYTES) return undefined;
+  const bytes = sources.reduce((n, f) => n + fs.statSync(f).size, 0);
+  if (options.cacheOptimizedModel === 'auto' && bytes < AUTO_MIN_WEIGHT_BYTES) return undefined;
   const h = createHash('sha256');
   h.update(JSON.stringify([FORMAT, runtimeVersion, cpuIdentity(), options.optimization ?? 'all', options.prepack ?? true, options.noConstantFolding ?? false]));
   h.update(JSON.stringify(sourceIdentity(sources)));
@@ -74,7 +75,6 @@ export function planOptimizedModel(model: CompiledModel, options: SessionOptions
   if (!root) return undefined;
   // room for what ORT writes: folded weights (Winograd kernels are 4x their 3x3 weights) and prepacked GEMM weights
   // (about the float32 size again), float32 even from a 16-bit checkpoint
-  const bytes = sources.reduce((n, f) => n + fs.statSync(f).size, 0);
   fs.mkdirSync(root, { recursive: true });
   const free = fs.statfsSync(root);
   if (free.bavail * free.bsize < 4 * bytes + 256e6) return undefined;

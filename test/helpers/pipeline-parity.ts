@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { loadSanaPipeline } from '../../src/pipeline/components.js';
 import { GenerateRequest } from '../../src/pipeline/request.js';
 import { GivenEmbeddings, PipelineResult, SanaPipeline } from '../../src/pipeline/sana-pipeline.js';
+import { HostTensor } from '../../src/io/host-tensor.js';
 import { assertClose } from './compare.js';
 import { fixturePath, fixtureTensor, loadManifest } from './fixtures.js';
 
@@ -34,6 +35,21 @@ export async function assertMatchesFixture(
     assertClose(r.value.latents.data, reference, tol.latents_after_step, `latents after step ${step + 1}`);
     step++;
   }
+}
+
+/** The request sana_pipeline_tiny_e2e was made with (its README): the prompt string through the whole pipeline. */
+export function e2eFixtureRequest(): GenerateRequest {
+  return {
+    prompts: ['A cat holding a sign that says Hello World'],
+    negativePrompt: '',
+    steps: 20,
+    guidanceScale: 4.5,
+    width: 192,
+    height: 256,
+    binning: false,
+    maxSequenceLength: 300,
+    latents: fixtureTensor('sana_pipeline_tiny_e2e', 'inputs', 'latents') as HostTensor<'float32'>,
+  };
 }
 
 /** As assertMatchesFixture, on the fixture's own model folder. */

@@ -138,65 +138,49 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
     fs.renameSync(tmp, base);
   }
 
-  // 4. The transformer.
+  // 4. The transformer, then 5. a warm restart from its weights (the CLI's defaults for everything not in the recipe).
   const transformerOut = path.join(o.work, 'transformer');
-  const tSteps = steps(r.transformer.steps);
+  const transformerRefineOut = path.join(o.work, 'transformer-refine');
+  /** What both transformer runs share. */
+  const transformerRun = (stage: { steps: number; lr: number; warmup: number; checkpointEvery: number }) => {
+    const n = steps(stage.steps);
+    return {
+      data,
+      steps: n,
+      batch: o.quick ? 4 : r.transformer.batch,
+      lr: stage.lr,
+      warmupSteps: Math.min(stage.warmup, n - 1),
+      decay: 'cosine' as const,
+      weightDecay: 0.01,
+      maxGradNorm: 1,
+      emaDecay: r.transformer.emaDecay,
+      captionDropout: 0.1,
+      logitMean: 0,
+      logitStd: 1,
+      imageSize: DEFAULT_IMAGE_SIZE,
+      maxSequenceLength: 300,
+      seed: r.seed,
+      checkpointEvery: Math.min(stage.checkpointEvery, n),
+      validationSteps: 20,
+      threads: o.threads,
+      resume: true,
+      progress: o.progress,
+    };
+  };
   await trainTransformer({
-    data,
+    ...transformerRun(r.transformer),
     out: transformerOut,
     base,
     transformerConfig: DEFAULT_TRANSFORMER_CONFIG as unknown as Record<string, unknown>,
-    steps: tSteps,
-    batch: o.quick ? 4 : r.transformer.batch,
-    lr: r.transformer.lr,
-    warmupSteps: Math.min(r.transformer.warmup, tSteps - 1),
-    decay: 'cosine',
-    weightDecay: 0.01,
-    maxGradNorm: 1,
-    emaDecay: r.transformer.emaDecay,
-    captionDropout: 0.1,
-    logitMean: 0,
-    logitStd: 1,
-    imageSize: DEFAULT_IMAGE_SIZE,
-    maxSequenceLength: 300,
-    seed: r.seed,
-    checkpointEvery: Math.min(r.transformer.checkpointEvery, tSteps),
     validationPrompts: evaluationPrompts()
       .filter((_, i) => i % 12 === 0)
       .map((p) => p.prompt),
-    validationSteps: 20,
-    threads: o.threads,
-    resume: true,
-    progress: o.progress,
   });
-
-  // 5. The warm restart (the CLI's defaults for everything not in the recipe).
-  const transformerRefineOut = path.join(o.work, 'transformer-refine');
-  const transformerRefineSteps = steps(r.transformerRefine.steps);
   await trainTransformer({
-    data,
+    ...transformerRun(r.transformerRefine),
     out: transformerRefineOut,
     base: path.join(transformerOut, 'checkpoint-latest'),
-    steps: transformerRefineSteps,
-    batch: o.quick ? 4 : r.transformer.batch,
-    lr: r.transformerRefine.lr,
-    warmupSteps: Math.min(r.transformerRefine.warmup, transformerRefineSteps - 1),
-    decay: 'cosine',
-    weightDecay: 0.01,
-    maxGradNorm: 1,
-    emaDecay: r.transformer.emaDecay,
-    captionDropout: 0.1,
-    logitMean: 0,
-    logitStd: 1,
-    imageSize: DEFAULT_IMAGE_SIZE,
-    maxSequenceLength: 300,
-    seed: r.seed,
-    checkpointEvery: Math.min(r.transformerRefine.checkpointEvery, transformerRefineSteps),
     validationPrompts: [],
-    validationSteps: 20,
-    threads: o.threads,
-    resume: true,
-    progress: o.progress,
   });
 
   // 6. Export with 16-bit weights.
