@@ -196,6 +196,54 @@ test('float32Cache: linear and norm weights are float32 widened exactly; the emb
   fs.rmSync(dir, { recursive: true });
 });
 
+test("float32Cache 'auto': a bf16 checkpoint gets the float32 cache (results as folded casts), a float32 one is used as it is", async () => {
+  const dir = bf16Copy();
+  const folded = await encode(dir, {});
+  const encoder = await loadGemma2(dir, { threads, float32Cache: 'auto', noConstantFolding: true });
+  assert.equal(encoder.weightCache?.created, true);
+  assert.match(path.basename(encoder.weightCache!.file), /^gemma2-fp32-/);
+  assert.deepEqual(encoder.loadNotices, []);
+  const out = (await encoder.encode(fixtureTensor(fixture, 'inputs', 'input_ids'), fixtureTensor(fixture, 'inputs', 'attention_mask'))).lastHiddenState.data;
+  await encoder.release();
+  assert.deepEqual(Float32Array.from(out), folded.out);
+  const again = await loadGemma2(dir, { threads, float32Cache: 'auto' });
+  assert.equal(again.weightCache?.created, false, 'the second load maps the file the first wrote');
+  await again.release();
+
+  const fp32 = checkpointCopy();
+  const plain = await loadGemma2(fp32, { threads, float32Cache: 'auto' });
+  assert.equal(plain.weightCache, undefined, 'nothing to widen in a float32 checkpoint');
+  assert.deepEqual(plain.loadNotices, []);
+  assert.ok(!fs.existsSync(path.join(fp32, '.sana-ts-cache')));
+  await plain.release();
+});
+
+test("float32Cache 'auto' without a writable cache folder: the casts stay in the graph, a notice names the folder, results unchanged", async () => {
+  const dir = bf16Copy();
+  const folded = await encode(dir, {});
+  const readOnly = tempDir('gemma2-ro-');
+  fs.chmodSync(readOnly, 0o555);
+  const encoder = await loadGemma2(dir, { threads, float32Cache: 'auto', weightCacheDir: readOnly });
+  assert.equal(encoder.weightCache, undefined);
+  assert.equal(encoder.loadNotices.length, 1);
+  assert.match(encoder.loadNotices[0], /no float32 weight cache/);
+  assert.ok(encoder.loadNotices[0].includes(readOnly), encoder.loadNotices[0]);
+  assert.match(encoder.loadNotices[0], /widened at every run/);
+  const out = (await encoder.encode(fixtureTensor(fixture, 'inputs', 'input_ids'), fixtureTensor(fixture, 'inputs', 'attention_mask'))).lastHiddenState.data;
+  await encoder.release();
+  assert.deepEqual(Float32Array.from(out), folded.out);
+  assert.deepEqual(fs.readdirSync(readOnly), []);
+  fs.chmodSync(readOnly, 0o755);
+});
+
+test("float32Cache 'auto' with int8 quantization quantizes (no widening, no error); a bad value is refused", async () => {
+  const dir = bf16Copy();
+  const encoder = await loadGemma2(dir, { threads, float32Cache: 'auto', quantization: 'int8' });
+  assert.match(path.basename(encoder.weightCache!.file), /^gemma2-int8-/);
+  await encoder.release();
+  await assert.rejects(loadGemma2(dir, { float32Cache: 'yes' as never }), /option float32Cache must be true, false or 'auto' \(got "yes"\)/);
+});
+
 test('float32Cache with weightCacheDir null or with quantization is refused with the options named', async () => {
   await assert.rejects(loadGemma2(fixturePath(fixture, 'component'), { float32Cache: true, weightCacheDir: null }), /float32Cache.*weightCacheDir/);
   await assert.rejects(loadGemma2(fixturePath(fixture, 'component'), { float32Cache: true, quantization: 'int8' }), /float32Cache and quantization 'int8' exclude each other/);

@@ -47,6 +47,11 @@ export interface WeightCacheResult<T> {
   readonly created: boolean;
 }
 
+/** No cache file can be written: no folder is writable, or the generated weights do not fit (callers may fall back). */
+export class WeightCacheUnavailableError extends Error {
+  override readonly name = 'WeightCacheUnavailableError';
+}
+
 /**
  * Runs `build` with a sink that records the generated weights, makes sure a cache file holds them, then runs
  * `build` again with every generated weight bound to that file and returns its result. `build` must create a fresh
@@ -62,13 +67,13 @@ export function withWeightCache<T>(options: WeightCacheOptions, build: (sink: Ge
     if (holdsPlan(file, key, planned)) return { value: build(fileSink(SafetensorsFile.open(file))), file, created: false };
   }
   const dir = options.dirs.find(writableFolder);
-  if (!dir) throw new Error(`${options.label}: none of the weight cache folders can be written: ${options.dirs.join(', ')}`);
+  if (!dir) throw new WeightCacheUnavailableError(`${options.label}: none of the weight cache folders can be written: ${options.dirs.join(', ')}`);
   const file = path.join(dir, name);
   fs.mkdirSync(dir, { recursive: true });
   const bytes = planned.reduce((n, t) => n + elementCount(t.shape) * BYTES_PER_ELEMENT[t.dtype], 0);
   const free = fs.statfsSync(dir);
   if (free.bavail * free.bsize < bytes * 1.05 + 64e6) {
-    throw new Error(`${options.label}: ${(bytes / 1e9).toFixed(2)} GB of generated weights do not fit in ${dir} (${((free.bavail * free.bsize) / 1e9).toFixed(2)} GB free)`);
+    throw new WeightCacheUnavailableError(`${options.label}: ${(bytes / 1e9).toFixed(2)} GB of generated weights do not fit in ${dir} (${((free.bavail * free.bsize) / 1e9).toFixed(2)} GB free)`);
   }
   const source = sourceIdentity(options.sourceFiles).map((s) => s.path).join('\n');
   writeSafetensorsStreamed(file, planned, { format: CACHE_FORMAT, key, label: options.label, source });

@@ -25,6 +25,7 @@ import { LoraFileSpec, LoraSet } from '../nn/lora.js';
 import { CaptionCache, Denoiser, LatentDecoder, PromptEncoder } from './ports.js';
 import { PipelineComponents, PipelineOptions, SanaPipeline } from './sana-pipeline.js';
 import { sessionDevice } from '../runtime/device.js';
+import { AUTO_MIN_WEIGHT_BYTES } from '../runtime/optimized-model-cache.js';
 
 export interface LoadPipelineOptions extends SessionOptions, PipelineOptions {
   /** Prompt handling: diffusers (default) or the original NVlabs code (SANA.md §10). */
@@ -91,16 +92,20 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
         throw new Error(`model ${folder.root} has no text encoder and tokenizer: give prompt embeddings instead of prompts`);
       }
       const tokenizer = GemmaTokenizer.fromFolder(tokenizerDir);
-      // A one-shot run encodes once: casting 16-bit weights in the graph at run time beats folding them all to
-      // float32 at load (~20 s for Gemma-2-2B), and without the memory arena each cast copy is freed at once
-      // (Gemma-2-2B: 6.8 instead of 8.9 GiB peak, and faster). A resident pipeline (a server) folds once instead.
+      // A one-shot run encodes once, so folding 16-bit weights to float32 at load (~20 s for Gemma-2-2B) does not pay.
+      // It maps a float32 copy widened once into the weight cache (Gemma-2-2B: 9.3 GB; load 0.3 s, then each encode
+      // reads weights as they are), or, when no cache folder has room, casts in the graph at every run (~14 s per
+      // encode of Gemma-2-2B, said in a warning), without the memory arena so each cast copy is freed at once.
+      // A resident pipeline (a server) folds once at load instead.
       const oneShot = !options.keepResident;
+      const cpu = sessionDevice(options.device) !== 'webgpu';
       const encoder = await loadGemma2(textDir, {
         ...session,
         variant: options.variant,
         quantization: options.textQuantization,
+        float32Cache: oneShot && cpu && (options.textQuantization ?? 'none') === 'none' && worthAFloat32Cache(textDir, options.variant) ? 'auto' : false,
         // WebGPU adapters may lack shader-f16: casts of 16-bit weights must be folded on the CPU at load
-        noConstantFolding: oneShot && sessionDevice(options.device) !== 'webgpu',
+        noConstantFolding: oneShot && cpu,
         memoryArena: oneShot ? false : session.memoryArena,
         // the instruction's keys/values computed once (and kept beside the weight cache), prompts run alone after it
         prefixCache: true,
@@ -141,6 +146,19 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
 }
 
 /**
+ * Whether a text encoder is big enough for its float32 cache to pay: below the optimised-model cache's threshold
+ * (64 MiB of weights, e.g. the bundled default model's 1 MB encoder) widening at run time costs milliseconds, and a
+ * cache file would only add a write beside the model. Unreadable weights are left to the load to report.
+ */
+function worthAFloat32Cache(dir: string, variant?: string): boolean {
+  try {
+    return WeightStore.open(findWeights(dir, ['model'], variant)).byteSize() >= AUTO_MIN_WEIGHT_BYTES;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The transformer loads after the text encoder has run (seconds to minutes for Gemma-2-2B), so a config whose
  * num_layers the checkpoint does not have is checked here, from the weights' header alone, before any work. A
  * weights file that cannot be found or read is left to the load, which says so in its own words.
@@ -175,16 +193,20 @@ function gemmaPromptEncoder(
   hiddenSize: number,
   dialect: PromptDialect,
 ): PromptEncoder {
+  // what the load chose differently from the usual (e.g. no room for the float32 cache), said once, with the first encode
+  let loadNotices = [...encoder.loadNotices];
   return {
     hiddenSize,
     async encode(prompts, negativePrompt, { maxSequenceLength }) {
       const e = await encodePrompts(prompts, { negative: negativePrompt, maxSequenceLength, dialect }, tokenizer, encoder);
+      const warnings = [...loadNotices, ...e.warnings];
+      loadNotices = [];
       return {
         promptEmbeds: e.promptEmbeds,
         promptMask: e.promptAttentionMask,
         negativeEmbeds: e.negativePromptEmbeds,
         negativeMask: e.negativePromptAttentionMask,
-        warnings: e.warnings,
+        warnings,
       };
     },
     release: () => encoder.release(),

@@ -37,7 +37,10 @@ export function checkTokenizerJson(file: string, json: Record<string, unknown>):
   const m = model as Record<string, unknown>;
   if (m.type !== 'BPE') fail('model.type', `must be "BPE" (Gemma tokenizers are byte-pair encoders), got ${typeName(m.type)}`);
   if (!isObject(m.vocab)) fail('model.vocab', `must be an object of token -> id, got ${typeName(m.vocab)}`);
-  for (const [token, id] of Object.entries(m.vocab as Record<string, unknown>)) {
+  // plain loops: a real vocabulary has 256000 tokens and 580000 merges, checked at every load
+  const vocab = m.vocab as Record<string, unknown>;
+  for (const token in vocab) {
+    const id = vocab[token];
     if (!isId(id)) fail('model.vocab', `gives token ${JSON.stringify(token)} the id ${typeName(id)}; ids are non-negative integers`);
   }
   const merges = m.merges;
@@ -45,12 +48,13 @@ export function checkTokenizerJson(file: string, json: Record<string, unknown>):
   const list = merges as unknown[];
   // the library picks the format from the first entry and applies it to all
   const pairs = Array.isArray(list[0]);
-  list.forEach((entry, i) => {
+  for (let i = 0; i < list.length; i++) {
+    const entry = list[i];
     const ok = pairs
-      ? Array.isArray(entry) && entry.length === 2 && entry.every((p) => typeof p === 'string')
+      ? Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string' && typeof entry[1] === 'string'
       : typeof entry === 'string';
     if (!ok) fail('model.merges', `entry ${i} must be ${pairs ? 'a pair of strings, like the first entry' : 'a string "a b", like the first entry'}, got ${typeName(entry)}`);
-  });
+  }
   for (const key of OPTIONAL_FLAGS) {
     if (m[key] !== undefined && m[key] !== null && typeof m[key] !== 'boolean') fail(`model.${key}`, `must be true or false, got ${typeName(m[key])}`);
   }

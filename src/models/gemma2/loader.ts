@@ -23,7 +23,7 @@ import {
   quantizedWeights,
   widenedWeights,
 } from '../../nn/model-weights.js';
-import { defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.js';
+import { WeightCacheUnavailableError, defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
 import { Backend, ModelSession } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
@@ -56,9 +56,11 @@ export interface Gemma2LoadOptions extends LoadOptions, Gemma2GraphOptions {
    * Float32 compute from a 16-bit checkpoint without load-time folding: the weights are widened once into a cache
    * file (`gemma2-fp32-<key>.safetensors`, ~4 bytes per parameter; Gemma-2-2B: 9.3 GB) that later loads map, used
    * in place (prepack defaults to false here). Off by default (the bf16 weights are then cast in the graph, and ORT
-   * folds the casts at load unless noConstantFolding).
+   * folds the casts at load unless noConstantFolding). 'auto': the cache when the checkpoint holds 16-bit weights
+   * and a cache folder has room for it (or the file exists already); otherwise the weights as stored, with a
+   * notice in `loadNotices` saying why (float32 checkpoints need no cache and get no notice).
    */
-  float32Cache?: boolean;
+  float32Cache?: boolean | 'auto';
   /**
    * Build the cached graph so that a fixed token prefix (the instruction) can be computed once and reused
    * (cachePrefix); prefixes persist in the weight cache folders (not with weightCacheDir null). Default false.
@@ -88,6 +90,8 @@ export class Gemma2TextEncoder {
     readonly weightCache?: { readonly file: string; readonly created: boolean },
     /** Cached-graph loads (prefixCache): where prefixes persist and what keys them. */
     private readonly prefixIdentity?: PrefixCacheIdentity,
+    /** What the load chose differently from what was asked, and why (float32Cache 'auto' without room). */
+    readonly loadNotices: readonly string[] = [],
   ) {}
 
   /** Whether the session is the cached variant (cachePrefix has an effect). */
@@ -180,6 +184,17 @@ export interface Gemma2Build {
   readonly weightCache?: { readonly file: string; readonly created: boolean };
   /** What keys a persisted instruction prefix of this load (cache folders, checkpoint files, numeric settings). */
   readonly prefixIdentity: PrefixCacheIdentity;
+  /** See Gemma2TextEncoder.loadNotices. */
+  readonly notices: readonly string[];
+}
+
+/** Whether any weight of the checkpoint is stored in 16 bits (what a float32 cache widens). */
+function holdsHalfWeights(store: WeightStore): boolean {
+  for (const name of store.names()) {
+    const dtype = store.get(name).info.dtype;
+    if (dtype === 'bfloat16' || dtype === 'float16') return true;
+  }
+  return false;
 }
 
 /** Builds the (uncompiled) graph for a Gemma-2 folder; throws one error listing every weight problem. */
@@ -198,7 +213,11 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
     binder.finish(`Gemma2Model (${dir})`);
     return graph;
   };
-  if (options.float32Cache && quantization !== 'none') {
+  const float32Cache = options.float32Cache ?? false;
+  if (float32Cache !== true && float32Cache !== false && float32Cache !== 'auto') {
+    throw new Error(`loadGemma2: option float32Cache must be true, false or 'auto' (got ${JSON.stringify(float32Cache)})`);
+  }
+  if (float32Cache === true && quantization !== 'none') {
     throw new Error(`loadGemma2: options float32Cache and quantization '${quantization}' exclude each other`);
   }
   const dirs = options.weightCacheDir === undefined || options.weightCacheDir === null ? defaultWeightCacheDirs(dir) : [options.weightCacheDir];
@@ -217,15 +236,25 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
       runtime,
     },
   };
-  if (quantization === 'none' && options.float32Cache) {
+  const notices: string[] = [];
+  // 'auto' widens only what is stored in 16 bits, and only with a cache folder: a float32 checkpoint is used as it is
+  const widen = quantization === 'none' && (float32Cache === true || (float32Cache === 'auto' && options.weightCacheDir !== null && holdsHalfWeights(store)));
+  if (widen) {
     if (options.weightCacheDir === null) throw new Error('loadGemma2: option float32Cache needs a weight cache folder (weightCacheDir is null)');
-    const cached = withWeightCache(
-      { dirs, label: 'gemma2-fp32', sourceFiles: store.filePaths(), settings: {} },
-      (sink) => build((binder) => widenedWeights(binder, sink)),
-    );
-    return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created }, prefixIdentity };
+    try {
+      const cached = withWeightCache(
+        { dirs, label: 'gemma2-fp32', sourceFiles: store.filePaths(), settings: {} },
+        (sink) => build((binder) => widenedWeights(binder, sink)),
+      );
+      return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created }, prefixIdentity, notices };
+    } catch (e) {
+      if (float32Cache !== 'auto' || !(e instanceof WeightCacheUnavailableError)) throw e;
+      notices.push(`text encoder: no float32 weight cache (${e.message}); its 16-bit weights are widened at every run instead, which is slower`);
+    }
   }
-  if (quantization === 'none') return { config, graph: build((binder) => denseWeights(binder, { gatherWide: sessionDevice(options.device) === 'webgpu' })), prefixIdentity };
+  if (quantization === 'none') {
+    return { config, graph: build((binder) => denseWeights(binder, { gatherWide: sessionDevice(options.device) === 'webgpu' })), prefixIdentity, notices };
+  }
   const quant = { bits: quantization === 'int8' ? 8 : 4, blockSize: options.quantBlockSize ?? 32, accuracyLevel: options.quantAccuracyLevel } as const;
   if (options.integerGemm && quantization !== 'int8') {
     throw new Error(`loadGemma2: option integerGemm needs quantization 'int8' (got '${quantization}')`);
@@ -233,7 +262,7 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
   const gemm = Boolean(options.integerGemm);
   const quantized = (sink: GeneratedWeightSink) =>
     build((binder) => (gemm ? integerGemmWeights(binder, sink, quant.blockSize) : quantizedWeights(binder, quant, sink)));
-  if (options.weightCacheDir === null) return { config, graph: quantized(inMemorySink), prefixIdentity };
+  if (options.weightCacheDir === null) return { config, graph: quantized(inMemorySink), prefixIdentity, notices };
   const cached = withWeightCache(
     {
       dirs,
@@ -243,18 +272,22 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
     },
     quantized,
   );
-  return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created }, prefixIdentity };
+  return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created }, prefixIdentity, notices };
+}
+
+function quantization(options: Gemma2LoadOptions): WeightQuantization {
+  return options.quantization ?? 'none';
 }
 
 /** Loads a Gemma-2 text encoder from a transformers folder (e.g. a SANA pipeline's text_encoder/). */
 export async function loadGemma2(dir: string, options: Gemma2LoadOptions = {}): Promise<Gemma2TextEncoder> {
-  const { config, graph, weightCache, prefixIdentity } = buildGemma2FromFolder(dir, options);
+  const { config, graph, weightCache, prefixIdentity, notices } = buildGemma2FromFolder(dir, options);
   const compiled = compileGraph(graph, { docString: `Gemma2Model from ${dir}` });
   // a float32 cache is used in place (memory-mapped) unless prepacking is asked for: measured as fast as the
   // prepacked copy on Gemma-2-2B (bench/text-encoder.ts) and loads in under a second instead of ~20 s
-  const prepack = options.prepack ?? (options.float32Cache ? false : undefined);
+  const prepack = options.prepack ?? (weightCache && quantization(options) === 'none' ? false : undefined);
   const session = await (options.backend ?? defaultBackend).createSession(compiled, { ...options, prepack });
   // in-memory quantized weights were copied into the session: let their JavaScript copies go
   graph.memoryFiles.clear();
-  return new Gemma2TextEncoder(config, session, weightCache, prefixIdentity);
+  return new Gemma2TextEncoder(config, session, weightCache, prefixIdentity, notices);
 }
