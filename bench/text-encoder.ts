@@ -13,7 +13,8 @@
 // graph (fp32, casts folded at load unless --lazy): the REAL tokenizer's instruction + a short prompt, encoded
 // uncached (the whole trimmed sequence, empty past) and cached (the prompt's tokens only) in alternation; prints
 // both times, their ratio, the one-off prefix cost and the largest difference between the two outputs.
-// --quant int8-gemm: the same on the integer-GEMM int8 encoder; --lazy: bf16 weights cast at every run (one-shot).
+// --quant int8-gemm: the same on the integer-GEMM int8 encoder; --lazy: bf16 weights cast at every run;
+// --float32-cache: the widened float32 copy mapped in place (what the one-shot pipeline runs).
 // --layers N: real widths with N decoder layers (default 26 = Gemma-2-2B; fewer to fit a shared machine).
 // --weights: checkpoint folder (default .bench-cache/gemma2-2b-random, written if missing); --out: where each
 // mode's last hidden state goes (quantized modes report cosine similarity to the fp32 one found there);
@@ -323,6 +324,8 @@ async function prefixCacheBench(runs: number, threads: number): Promise<void> {
   const prompt = arg('prompt', 'A cat holding a sign that says Hello World');
   const options: Gemma2LoadOptions = { threads, prefixCache: true, weightCacheDir: benchPrefixDir() };
   if (process.argv.includes('--lazy')) Object.assign(options, { noConstantFolding: true, memoryArena: false });
+  // --float32-cache: the one-shot pipeline's mode (the float32 copy mapped in place, no prepacking)
+  if (process.argv.includes('--float32-cache')) Object.assign(options, { float32Cache: true, noConstantFolding: true, memoryArena: false });
   // --quant int8-gemm: the same comparison on the integer-GEMM int8 encoder (a quarter of the weight bytes per run)
   if (arg('quant', 'none') === 'int8-gemm') Object.assign(options, { quantization: 'int8', integerGemm: true });
   const tok = GemmaTokenizer.fromFolder(path.join(root, 'node_modules', '@lenml', 'tokenizer-gemma2', 'models'));
@@ -387,7 +390,7 @@ async function prefixCacheBench(runs: number, threads: number): Promise<void> {
   (encoder.session as { endProfiling?: () => void }).endProfiling?.();
   await encoder.release();
   console.log(
-    `gemma2-2b widths, ${C.numHiddenLayers} layers, ${options.integerGemm ? 'int8 integer GEMM' : options.noConstantFolding ? 'bf16 cast at run time' : 'fp32 (casts folded at load)'}, threads=${threads}: ` +
+    `gemma2-2b widths, ${C.numHiddenLayers} layers, ${options.integerGemm ? 'int8 integer GEMM' : options.float32Cache ? 'fp32 cache mapped (the one-shot pipeline)' : options.noConstantFolding ? 'bf16 cast at run time' : 'fp32 (casts folded at load)'}, threads=${threads}: ` +
       `load ${loadS.toFixed(2)} s; prompt ${JSON.stringify(prompt)} = ${keep} tokens after trimming, of which ${P} the cached instruction prefix, ${n} run when cached\n` +
       `  prefix: computed in ${prefixS.toFixed(3)} s (${state.file ? `written to ${path.basename(state.file)}` : `not persisted: ${state.persistError}`}), ` +
       `read back by a fresh encoder in ${rereadS.toFixed(3)} s (computed ${reread.computed}); ${((state.keys.length * 2 * state.keys[0].size * 4) / 1e6).toFixed(1)} MB of keys/values\n` +

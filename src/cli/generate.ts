@@ -54,8 +54,9 @@ Options:
   --intermediate-timesteps T SANA-Sprint: the middle time of a 2-step schedule (default 1.3; "none": evenly
                              spaced times, the default for other step counts)
   --max-sequence-length N    caption tokens kept (default 300; 2..4096); longer prompts are truncated with a warning
-  --text-quantization Q      text encoder linear layers: none (default), int8 or int4 (weight-only; cached
-                             next to the weights after the first load)
+  --text-quantization Q      text encoder linear layers: none (default), int8 (integer GEMM: int8 weights per
+                             channel, activations per token) or int4 (weight-only); cached next to the
+                             weights after the first load
   --transformer-quantization Q
                              transformer block linear layers: none (default) or int8 (per-channel int8
                              weights, per-token int8 activations; quantized once into the weight cache)
