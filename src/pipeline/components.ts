@@ -94,7 +94,7 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
       const tokenizer = GemmaTokenizer.fromFolder(tokenizerDir);
       // A one-shot run encodes once, so folding 16-bit weights to float32 at load (~20 s for Gemma-2-2B) does not pay.
       // It maps a float32 copy widened once into the weight cache (Gemma-2-2B: 9.3 GB; load 0.3 s, then each encode
-      // reads weights as they are), or, when no cache folder has room, casts in the graph at every run (15-27 s per
+      // reads weights as they are), or, when no cache folder has room, casts in the graph at every run (~14 s per
       // encode of Gemma-2-2B, said in a warning), without the memory arena so each cast copy is freed at once.
       // A resident pipeline (a server) folds once at load instead.
       const oneShot = !options.keepResident;
@@ -115,17 +115,9 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
       });
       return gemmaPromptEncoder(tokenizer, encoder, textConfig.hiddenSize, options.dialect ?? 'diffusers');
     },
-    async loadDenoiser(use) {
+    async loadDenoiser() {
       const lora = options.loras?.length ? new LoraSet(options.loras, options.loraFuse) : undefined;
-      const prepack = session.prepack ?? (options.keepResident || !use ? undefined : prepackPays(use.latentRows));
-      const transformer = await SanaTransformer.load(dirs.transformer, {
-        ...session,
-        prepack,
-        variant: options.variant,
-        lora,
-        quantization: options.transformerQuantization,
-        precision: options.transformerPrecision,
-      });
+      const transformer = await SanaTransformer.load(dirs.transformer, { ...session, variant: options.variant, lora, quantization: options.transformerQuantization, precision: options.transformerPrecision });
       return sanaDenoiser(transformer);
     },
     async loadDecoder() {
@@ -154,20 +146,6 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
       };
     },
   };
-}
-
-/**
- * Latent rows (cells x batch rows x steps) from which a one-shot run loads the transformer with prepacked GEMM
- * weights. Measured on Sana-600M, 2 threads, Zen 5, from the optimised-model cache: the prepacked session opens in
- * 2.35 s against 0.96 s without (ONNX Runtime re-derives the packs as it opens), and each 512 px CFG step (2 x 256
- * rows) takes 1.88 s against 2.01 s. 1.4 s / (0.13 s per 512 rows) = about 5500 rows: 11 CFG steps at 512 px, 3 at
- * 1024 px. Both costs scale with the weights, so the break-even in rows holds across model sizes.
- */
-export const PREPACK_MIN_LATENT_ROWS = 5500;
-
-/** Whether prepacking the transformer's GEMM weights pays for a run of `latentRows` (see PREPACK_MIN_LATENT_ROWS). */
-export function prepackPays(latentRows: number): boolean {
-  return latentRows >= PREPACK_MIN_LATENT_ROWS;
 }
 
 /**

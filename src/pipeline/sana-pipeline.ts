@@ -36,19 +36,13 @@ export interface PipelineComponents {
   /** Text-encoder width, when the pipeline has one (null for pipelines driven by given embeddings). */
   readonly textHiddenSize: number | null;
   loadPromptEncoder(): Promise<PromptEncoder>;
-  /** `use`: what this run will ask of it (absent for a preload), so a one-shot load can choose what pays. */
-  loadDenoiser(use?: DenoiserUse): Promise<Denoiser>;
+  loadDenoiser(): Promise<Denoiser>;
   loadDecoder(): Promise<LatentDecoder>;
   /** The VAE encoder, for image-to-image and inpainting starts and ControlNet control images. */
   loadImageEncoder(): Promise<ImageEncoder>;
   /** A SanaControlNetPipeline's ControlNet. */
   readonly hasControlNet?: boolean;
   loadControlNet?(): Promise<ControlNet>;
-}
-
-/** The work a run will give the transformer: latent positions (cells) summed over its steps and batch rows. */
-export interface DenoiserUse {
-  readonly latentRows: number;
 }
 
 export interface PipelineOptions {
@@ -183,9 +177,7 @@ export class SanaPipeline {
     yield { type: 'stage', stage: 'denoise' };
     const stepSeconds: number[] = [];
     const tp = now();
-    // latent cells x batch rows x steps: whether prepacked GEMM weights pay for their load time (components.ts)
-    const latentRows = (sampling.total - sampling.beginIndex) * captions.embeds.shape[0] * latentShape[2] * latentShape[3];
-    const denoiser = await this.acquire('denoiser', () => this.components.loadDenoiser({ latentRows }));
+    const denoiser = await this.acquire('denoiser', () => this.components.loadDenoiser());
     const caption = await denoiser.prepareCaption(captions.embeds, captions.mask);
     const controlnet = control ? await this.acquire('controlnet', () => this.components.loadControlNet!()) : undefined;
     const controlCaption = controlnet ? await controlnet.prepareCaption(captions.embeds, captions.mask) : undefined;
