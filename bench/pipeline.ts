@@ -81,10 +81,14 @@ async function runOurs(steps: number, threads: number | undefined, textQuantizat
   const sorted = [...t.stepSeconds].sort((a, b) => a - b);
   const rssGiB = process.resourceUsage().maxRSS / 1024 / 1024; // maxRSS is in KiB
   console.log(`SANA-600M ${SIZE} px pipeline, ${steps} steps, guidance ${GUIDANCE}, text encoder ${textQuantization}, transformer ${transformerQuantization}, load avg ${os.loadavg()[0].toFixed(2)}`);
-  console.log(`  text encoding: ${t.encodeSeconds.toFixed(2)} s (of which load ${t.loadSeconds.encoder.toFixed(2)} s)`);
-  console.log(`  transformer load + caption K/V: ${t.prepareSeconds.toFixed(2)} s (load ${t.loadSeconds.denoiser.toFixed(2)} s)`);
-  console.log(`  denoising: ${stepTotal.toFixed(2)} s for ${t.stepSeconds.length} steps, median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} s/step`);
-  console.log(`  decode: ${t.decodeSeconds.toFixed(2)} s (of which load ${t.loadSeconds.decoder.toFixed(2)} s)`);
+  const share = (x: number) => `${((100 * x) / t.totalSeconds).toFixed(1)}%`;
+  // what no stage timer covers: request checks, the starting latents, the sampler's arithmetic, the PNG-ready image
+  const other = t.totalSeconds - t.encodeSeconds - t.prepareSeconds - stepTotal - t.decodeSeconds;
+  console.log(`  text encoding: ${t.encodeSeconds.toFixed(2)} s = ${share(t.encodeSeconds)} (of which load ${t.loadSeconds.encoder.toFixed(2)} s, tokenizer included)`);
+  console.log(`  transformer load + caption K/V: ${t.prepareSeconds.toFixed(2)} s = ${share(t.prepareSeconds)} (load ${t.loadSeconds.denoiser.toFixed(2)} s)`);
+  console.log(`  denoising: ${stepTotal.toFixed(2)} s = ${share(stepTotal)} for ${t.stepSeconds.length} steps, median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} s/step`);
+  console.log(`  decode: ${t.decodeSeconds.toFixed(2)} s = ${share(t.decodeSeconds)} (of which load ${t.loadSeconds.decoder.toFixed(2)} s)`);
+  console.log(`  the rest (checks, starting latents, sampler arithmetic, image conversion): ${other.toFixed(2)} s = ${share(other)}`);
   console.log(`  total: ${t.totalSeconds.toFixed(2)} s wall (${wall.toFixed(2)} s measured here), CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`);
   console.log(`  peak RSS: ${rssGiB.toFixed(2)} GiB`);
   return {
