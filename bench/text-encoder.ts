@@ -14,7 +14,7 @@
 // uncached (the whole trimmed sequence, empty past) and cached (the prompt's tokens only) in alternation; prints
 // both times, their ratio, the one-off prefix cost and the largest difference between the two outputs.
 // --quant int8-gemm: the same on the integer-GEMM int8 encoder; --lazy: bf16 weights cast at every run;
-// --float32-cache: the widened float32 copy mapped in place (what the one-shot pipeline runs).
+// --float32-cache: the widened float32 copy mapped in place (what the one-shot pipeline runs); --no-arena: ORT's memory arena off.
 // --layers N: real widths with N decoder layers (default 26 = Gemma-2-2B; fewer to fit a shared machine).
 // --weights: checkpoint folder (default .bench-cache/gemma2-2b-random, written if missing); --out: where each
 // mode's last hidden state goes (quantized modes report cosine similarity to the fp32 one found there);
@@ -324,8 +324,11 @@ async function prefixCacheBench(runs: number, threads: number): Promise<void> {
   const prompt = arg('prompt', 'A cat holding a sign that says Hello World');
   const options: Gemma2LoadOptions = { threads, prefixCache: true, weightCacheDir: benchPrefixDir() };
   if (process.argv.includes('--lazy')) Object.assign(options, { noConstantFolding: true, memoryArena: false });
-  // --float32-cache: the one-shot pipeline's mode (the float32 copy mapped in place, no prepacking)
-  if (process.argv.includes('--float32-cache')) Object.assign(options, { float32Cache: true, noConstantFolding: true, memoryArena: false });
+  // --float32-cache: the one-shot pipeline's mode (the float32 copy mapped in place, no prepacking, lazyCasts as the
+  // pipeline passes it: no casts are left, so the session keeps its memory arena)
+  if (process.argv.includes('--float32-cache')) Object.assign(options, { float32Cache: true, lazyCasts: true });
+  // --no-arena: without ORT's memory arena (what the one-shot pipeline used before lazyCasts, measured against it)
+  if (process.argv.includes('--no-arena')) options.memoryArena = false;
   // --quant int8-gemm: the same comparison on the integer-GEMM int8 encoder (a quarter of the weight bytes per run)
   if (arg('quant', 'none') === 'int8-gemm') Object.assign(options, { quantization: 'int8', integerGemm: true });
   const tok = GemmaTokenizer.fromFolder(path.join(root, 'node_modules', '@lenml', 'tokenizer-gemma2', 'models'));

@@ -11,6 +11,8 @@ import { SafetensorsFile, readSafetensors, writeSafetensors, writeSafetensorsStr
 import { Gemma2LoadOptions, buildGemma2FromFolder, loadGemma2 } from '../src/models/gemma2/loader.js';
 import { dequantizeBlockwise, quantizeBlockwise } from '../src/nn/quantize-nbits.js';
 import { defaultWeightCacheDirs } from '../src/nn/weight-cache.js';
+import { Backend, SessionOptions } from '../src/runtime/backend.js';
+import { nodeBackend } from '../src/runtime/node-backend.js';
 import { fixturePath, fixtureTensor } from './helpers/fixtures.js';
 
 const threads = 1;
@@ -285,4 +287,30 @@ test('streamed safetensors: pieces land at their offsets; a writer with the wron
   );
   assert.deepEqual(fs.readdirSync(dir), ['x.safetensors']);
   fs.rmSync(dir, { recursive: true });
+});
+
+test('lazyCasts: casts left in the graph run lazily without a memory arena; a float32 cache or int8 weights keep the defaults', async () => {
+  const dir = bf16Copy();
+  const asked: SessionOptions[] = [];
+  const recording: Backend = { ...nodeBackend, createSession: (model, options) => (asked.push(options ?? {}), nodeBackend.createSession(model, options)) };
+  const readOnly = tempDir('gemma2-ro-lazy-');
+  fs.chmodSync(readOnly, 0o555);
+  const cases: [string, Gemma2LoadOptions, boolean][] = [
+    ['bf16 weights cast in the graph', { weightCacheDir: null }, true],
+    ["float32Cache 'auto' without room (casts stay)", { float32Cache: 'auto', weightCacheDir: readOnly }, true],
+    ['float32 cache mapped', { float32Cache: true }, false],
+    ['int8 weights', { quantization: 'int8', integerGemm: true }, false],
+  ];
+  for (const [what, options, lazy] of cases) {
+    asked.length = 0;
+    const encoder = await loadGemma2(dir, { threads, lazyCasts: true, backend: recording, ...options });
+    await encoder.release();
+    assert.equal(asked.length, 1, what);
+    assert.equal(asked[0].noConstantFolding, lazy ? true : undefined, `${what}: noConstantFolding`);
+    assert.equal(asked[0].memoryArena, lazy ? false : undefined, `${what}: memoryArena`);
+  }
+  asked.length = 0;
+  await (await loadGemma2(dir, { threads, backend: recording, weightCacheDir: null })).release();
+  assert.equal(asked[0].noConstantFolding, undefined, 'without lazyCasts the casts are folded at load');
+  fs.chmodSync(readOnly, 0o755);
 });

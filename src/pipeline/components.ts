@@ -107,9 +107,9 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
         // tokens 0.25 s against 0.78 s with weight-only MatMulNBits and 0.87 s in float32 (bench/text-encoder.ts)
         integerGemm: options.textQuantization === 'int8',
         float32Cache: oneShot && cpu && (options.textQuantization ?? 'none') === 'none' && worthAFloat32Cache(textDir, options.variant) ? 'auto' : false,
-        // WebGPU adapters may lack shader-f16: casts of 16-bit weights must be folded on the CPU at load
-        noConstantFolding: oneShot && cpu,
-        memoryArena: oneShot ? false : session.memoryArena,
+        // casts of 16-bit weights left in the graph (no float32 cache) run lazily, layer by layer, in a one-shot run;
+        // WebGPU adapters may lack shader-f16, so there they are folded on the CPU at load
+        lazyCasts: oneShot && cpu,
         // the instruction's keys/values computed once (and kept beside the weight cache), prompts run alone after it
         prefixCache: true,
       });

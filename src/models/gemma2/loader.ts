@@ -3,7 +3,7 @@
 //
 // Weight keys are those of Gemma2Model; a Gemma2ForCausalLM checkpoint (keys prefixed "model.", plus lm_head.weight)
 // is accepted as well, its LM head ignored. Linear weights are used as stored (a bf16 file stays bf16 on disk and
-// is cast in the graph; pass noConstantFolding to keep that cast lazy) or quantized to int8 / int4 (once: the
+// is cast in the graph; pass noConstantFolding, or lazyCasts, to keep that cast lazy) or quantized to int8 / int4 (once: the
 // quantized weights are kept in a cache file that later loads memory-map, see src/nn/weight-cache.ts).
 // With prefixCache the graph is the cached variant (past keys/values in, present out; see prefix-cache.ts):
 // cachePrefix(ids) computes or reads the instruction prefix once, and encode() then runs only the tokens after it.
@@ -61,6 +61,13 @@ export interface Gemma2LoadOptions extends LoadOptions, Gemma2GraphOptions {
    * notice in `loadNotices` saying why (float32 checkpoints need no cache and get no notice).
    */
   float32Cache?: boolean | 'auto';
+  /**
+   * For one-shot runs: when 16-bit weights end up cast in the graph (no float32 cache, no quantization), keep the
+   * casts lazy (noConstantFolding) and the session without a memory arena, so each layer's float32 temporaries are
+   * freed after use instead of a 2x copy of the weights being folded at load or held by the arena. Sessions that
+   * map a float32 cache or quantized weights have no casts and keep the defaults (the arena reuses activations).
+   */
+  lazyCasts?: boolean;
   /**
    * Build the cached graph so that a fixed token prefix (the instruction) can be computed once and reused
    * (cachePrefix); prefixes persist in the weight cache folders (not with weightCacheDir null). Default false.
@@ -186,6 +193,8 @@ export interface Gemma2Build {
   readonly prefixIdentity: PrefixCacheIdentity;
   /** See Gemma2TextEncoder.loadNotices. */
   readonly notices: readonly string[];
+  /** Whether 16-bit weights are cast to float32 inside the graph (neither widened into a cache nor quantized). */
+  readonly castsInGraph: boolean;
 }
 
 /** Whether any weight of the checkpoint is stored in 16 bits (what a float32 cache widens). */
@@ -246,14 +255,15 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
         { dirs, label: 'gemma2-fp32', sourceFiles: store.filePaths(), settings: {} },
         (sink) => build((binder) => widenedWeights(binder, sink)),
       );
-      return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created }, prefixIdentity, notices };
+      return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created }, prefixIdentity, notices, castsInGraph: false };
     } catch (e) {
       if (float32Cache !== 'auto' || !(e instanceof WeightCacheUnavailableError)) throw e;
       notices.push(`text encoder: no float32 weight cache (${e.message}); its 16-bit weights are widened at every run instead, which is slower`);
     }
   }
   if (quantization === 'none') {
-    return { config, graph: build((binder) => denseWeights(binder, { gatherWide: sessionDevice(options.device) === 'webgpu' })), prefixIdentity, notices };
+    const graph = build((binder) => denseWeights(binder, { gatherWide: sessionDevice(options.device) === 'webgpu' }));
+    return { config, graph, prefixIdentity, notices, castsInGraph: holdsHalfWeights(store) };
   }
   const quant = { bits: quantization === 'int8' ? 8 : 4, blockSize: options.quantBlockSize ?? 32, accuracyLevel: options.quantAccuracyLevel } as const;
   if (options.integerGemm && quantization !== 'int8') {
@@ -262,7 +272,7 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
   const gemm = Boolean(options.integerGemm);
   const quantized = (sink: GeneratedWeightSink) =>
     build((binder) => (gemm ? integerGemmWeights(binder, sink, quant.blockSize) : quantizedWeights(binder, quant, sink)));
-  if (options.weightCacheDir === null) return { config, graph: quantized(inMemorySink), prefixIdentity, notices };
+  if (options.weightCacheDir === null) return { config, graph: quantized(inMemorySink), prefixIdentity, notices, castsInGraph: false };
   const cached = withWeightCache(
     {
       dirs,
@@ -272,7 +282,7 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
     },
     quantized,
   );
-  return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created }, prefixIdentity, notices };
+  return { config, graph: cached.value, weightCache: { file: cached.file, created: cached.created }, prefixIdentity, notices, castsInGraph: false };
 }
 
 function quantization(options: Gemma2LoadOptions): WeightQuantization {
@@ -281,12 +291,13 @@ function quantization(options: Gemma2LoadOptions): WeightQuantization {
 
 /** Loads a Gemma-2 text encoder from a transformers folder (e.g. a SANA pipeline's text_encoder/). */
 export async function loadGemma2(dir: string, options: Gemma2LoadOptions = {}): Promise<Gemma2TextEncoder> {
-  const { config, graph, weightCache, prefixIdentity, notices } = buildGemma2FromFolder(dir, options);
+  const { config, graph, weightCache, prefixIdentity, notices, castsInGraph } = buildGemma2FromFolder(dir, options);
   const compiled = compileGraph(graph, { docString: `Gemma2Model from ${dir}` });
   // a float32 cache is used in place (memory-mapped) unless prepacking is asked for: measured as fast as the
   // prepacked copy on Gemma-2-2B (bench/text-encoder.ts) and loads in under a second instead of ~20 s
   const prepack = options.prepack ?? (weightCache && quantization(options) === 'none' ? false : undefined);
-  const session = await (options.backend ?? defaultBackend).createSession(compiled, { ...options, prepack });
+  const lazy = options.lazyCasts && castsInGraph ? { noConstantFolding: true, memoryArena: false } : {};
+  const session = await (options.backend ?? defaultBackend).createSession(compiled, { ...options, prepack, ...lazy });
   // in-memory quantized weights were copied into the session: let their JavaScript copies go
   graph.memoryFiles.clear();
   return new Gemma2TextEncoder(config, session, weightCache, prefixIdentity, notices);
