@@ -134,6 +134,15 @@ export function split(x: Tensor, axis: number, sizes: readonly number[]): Tensor
   return x.graph.node('Split', [x, x.graph.int64s(sizes)], outs, { axis: a });
 }
 
+/** Split along `axis` into pieces of run-time sizes (SymDims, e.g. a cached prefix and the new tokens). */
+export function splitDims(x: Tensor, axis: number, sizes: readonly SymDim[]): Tensor[] {
+  const a = normalizeAxis('Split', axis, x.rank);
+  const g = x.graph;
+  const sizeTensor = g.node1('Concat', sizes.map((d) => d.value), 'int64', [sizes.length], { axis: 0 });
+  const outs = sizes.map((d) => ({ dtype: x.dtype, shape: x.shape.map((dd, i) => (i === a ? d.label : dd)) }));
+  return g.node('Split', [x, sizeTensor], outs, { axis: a });
+}
+
 /** Slice [start, end) on each listed axis (static bounds; negative counts from the end as ONNX). */
 export function slice(x: Tensor, axes: readonly number[], starts: readonly number[], ends: readonly number[], steps?: readonly number[]): Tensor {
   const g = x.graph;

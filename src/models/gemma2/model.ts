@@ -2,8 +2,9 @@
 // [B, T, hidden] (after the final norm; what SANA uses), optionally every hidden_states.i. ref: SANA.md §4.5
 //
 // The cached variant (pastKeyValues) also takes every layer's keys and values of P earlier positions
-// (past_key.i, past_value.i float32 [1, Hkv, P, D], shared by the batch; P may be 0) and returns them with the new
-// tokens' appended (present_key.i, present_value.i [B, Hkv, P+T, D]): the new tokens sit at positions P..P+T-1.
+// (past_key.i, past_value.i float32 [1, Hkv, P, D], shared by the batch; P may be 0) and returns the new tokens'
+// own (present_key.i, present_value.i [B, Hkv, T, D]; with P = 0, a prefix's whole cache): the new tokens sit at
+// positions P..P+T-1.
 // Gemma-2 is causal, so the states of a fixed prefix never depend on what follows it (see prefix-cache.ts).
 
 import { Graph, Tensor } from '../../graph/graph.js';
