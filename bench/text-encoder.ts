@@ -331,6 +331,7 @@ async function prefixCacheBench(runs: number, threads: number): Promise<void> {
   if (process.argv.includes('--no-arena')) options.memoryArena = false;
   // --quant int8-gemm: the same comparison on the integer-GEMM int8 encoder (a quarter of the weight bytes per run)
   if (arg('quant', 'none') === 'int8-gemm') Object.assign(options, { quantization: 'int8', integerGemm: true });
+  if (process.argv.includes('--no-prepack')) options.prepack = false;
   const tok = GemmaTokenizer.fromFolder(path.join(root, 'node_modules', '@lenml', 'tokenizer-gemma2', 'models'));
   const prepared = preparePrompts(prompt, {}, tok);
   // what encodePrompts hands the encoder for a short prompt: the sequence up to its last real token (trimPadding)

@@ -6,7 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { loadSanaPipeline } from '../src/pipeline/components.js';
+import { loadSanaPipeline, pipelineComponents } from '../src/pipeline/components.js';
+import { Backend } from '../src/runtime/backend.js';
+import { nodeBackend } from '../src/runtime/node-backend.js';
 import { fixturePath, fixtureTensor } from './helpers/fixtures.js';
 import { e2eFixtureRequest } from './helpers/pipeline-parity.js';
 
@@ -44,6 +46,33 @@ test("textQuantization 'int8': the integer-GEMM weights are cached beside the te
     console.log(`int8 text: mean ${(sum / image.length).toExponential(2)}, max ${worst.toExponential(2)}`);
     assert.ok(sum / image.length < 5e-3 && worst < 0.05, `mean |int8 - reference| ${sum / image.length}, max ${worst}`);
     assert.ok(worst > 0, 'int8 text encoding changes the image a little (it is not the float32 path)');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a one-shot int8 text encoder is loaded unpacked, a resident one prepacked; both encode to the same bits', async () => {
+  const dir = modelCopy();
+  try {
+    const asked: (boolean | undefined)[] = [];
+    const recording: Backend = {
+      ...nodeBackend,
+      createSession: (model, options) => {
+        if (model.name === 'gemma2_text_encoder') asked.push(options?.prepack);
+        return nodeBackend.createSession(model, options);
+      },
+    };
+    const embeds: Float32Array[] = [];
+    for (const keepResident of [false, true]) {
+      const components = pipelineComponents(dir, { threads: 1, textQuantization: 'int8', keepResident, backend: recording });
+      const encoder = await components.loadPromptEncoder();
+      const { promptEmbeds } = await encoder.encode(['a red circle'], '', { maxSequenceLength: 300, withNegative: true });
+      embeds.push(Float32Array.from(promptEmbeds.data as Float32Array));
+      await encoder.release();
+    }
+    assert.deepEqual(asked, [false, undefined], 'one-shot: prepack false; resident: the default (prepacked)');
+    assert.ok(embeds[0].length > 0);
+    assert.deepEqual(embeds[0], embeds[1], 'integer GEMMs give the same bits packed or not');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
