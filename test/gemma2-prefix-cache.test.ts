@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { HostTensor } from '../src/io/host-tensor.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
-import { Gemma2TextEncoder, loadGemma2 } from '../src/models/gemma2/loader.js';
+import { Gemma2LoadOptions, Gemma2TextEncoder, buildGemma2FromFolder, loadGemma2 } from '../src/models/gemma2/loader.js';
 import { startsWithPrefix } from '../src/models/gemma2/prefix-cache.js';
 import { encodePrompts, preparePrompts } from '../src/text/prompt-encoding.js';
 import { GemmaTokenizer } from '../src/text/tokenizer.js';
@@ -294,4 +294,24 @@ test('prefix files never go beside a checkpoint folder that is read-only by its 
     fs.chmodSync(checkpoint, 0o755);
     fs.rmSync(dir, { recursive: true });
   }
+});
+
+test('cached keys read in place and appended to copies (the WebGPU form) give the same states; a WebGPU backend gets the copies', async () => {
+  const fixture = 'gemma2_tiny';
+  const dir = fixturePath(fixture, 'component');
+  const mask = fixtureTensor(fixture, 'inputs', 'attention_mask');
+  const ids = sharePrefix(fixtureTensor(fixture, 'inputs', 'input_ids'), 4);
+  const states: HostTensor[] = [];
+  for (const cachedKeysInPlace of [true, false]) {
+    const encoder = await loadGemma2(dir, { threads, prefixCache: true, weightCacheDir: null, cachedKeysInPlace });
+    await encoder.cachePrefix(firstTokens(ids, 4));
+    states.push((await encoder.encode(ids, mask)).lastHiddenState);
+    await encoder.release();
+  }
+  assert.ok(maxAbsDiff(states[0], states[1]) <= 1e-5, `in place vs appended: ${maxAbsDiff(states[0], states[1])}`);
+  const splits = (o: Gemma2LoadOptions) => buildGemma2FromFolder(dir, { prefixCache: true, ...o }).graph.nodes.filter((n) => n.opType === 'Split').length;
+  const webgpu = { name: 'stand-in', rejectsZeroSizedTensors: true, createSession: () => Promise.reject(new Error('unused')) };
+  const layers = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).num_hidden_layers as number;
+  // in place, each layer splits the probabilities at P (zero-length at P = 0); a backend refusing that gets the copies
+  assert.equal(splits({}) - splits({ backend: webgpu }), layers);
 });

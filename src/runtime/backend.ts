@@ -92,5 +92,7 @@ export interface ModelSession {
 
 export interface Backend {
   readonly name: string;
+  /** True when its kernels refuse zero-sized tensors (ORT's WebGPU kernels), so graphs must avoid them. */
+  readonly rejectsZeroSizedTensors?: boolean;
   createSession(model: CompiledModel, options?: SessionOptions): Promise<ModelSession>;
 }

@@ -64,5 +64,5 @@ export class SessionCache {
 /** A backend whose sessions are shared per compiled graph (see SessionCache). */
 export function cachedBackend(backend: Backend): Backend & { cache: SessionCache } {
   const cache = new SessionCache(backend);
-  return { name: backend.name, cache, createSession: (model, options) => cache.acquire(model, options) };
+  return { name: backend.name, rejectsZeroSizedTensors: backend.rejectsZeroSizedTensors, cache, createSession: (model, options) => cache.acquire(model, options) };
 }

@@ -30,6 +30,7 @@ export function createWebBackend(backendOptions: WebBackendOptions = {}): Backen
   const ep = backendOptions.executionProvider ?? 'wasm';
   return {
     name: `onnxruntime-web (${ep})`,
+    rejectsZeroSizedTensors: ep === 'webgpu',
     async createSession(model: CompiledModel, options: SessionOptions = {}): Promise<ModelSession> {
       // the thread count is global to onnxruntime-web and fixed once its wasm has started
       ort.env.wasm.numThreads = options.threads ?? 1;

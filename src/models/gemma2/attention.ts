@@ -13,7 +13,7 @@ import { Tensor } from '../../graph/graph.js';
 import { add, div, mul, tanh } from '../../graph/ops/elementwise.js';
 import { matmul } from '../../graph/ops/linalg.js';
 import { softmax } from '../../graph/ops/norm.js';
-import { SymDim, concat, mulDims, reshape, splitDims, transpose } from '../../graph/ops/shape-ops.js';
+import { SymDim, concat, expand, mulDims, reshape, splitDims, transpose } from '../../graph/ops/shape-ops.js';
 import { LinearLayer } from '../../nn/model-weights.js';
 import { Gemma2Config } from './config.js';
 import { RotaryTables, applyRotary } from './rotary.js';
@@ -34,7 +34,7 @@ export interface AttentionContext {
   /** Soft-capping value, or null to skip it (transformers' SDPA path ignores it). */
   readonly softcap: number | null;
   /** Cached keys and values [1, Hkv, P, D] (keys after RoPE) of the P positions before these T; bias is then [B, 1, 1, T, P+T]. */
-  readonly past?: { readonly key: Tensor; readonly value: Tensor; readonly length: SymDim; readonly total: SymDim };
+  readonly past?: { readonly key: Tensor; readonly value: Tensor; readonly length: SymDim; readonly total: SymDim; readonly inPlace: boolean };
   /** Receives this layer's keys and values of the T new tokens [B, Hkv, T, D], to be cached. */
   readonly present?: (key: Tensor, value: Tensor) => void;
 }
@@ -63,7 +63,13 @@ export function selfAttention(x: Tensor, cfg: Gemma2Config, proj: AttentionProje
     return reshape(softmax(add(s, ctx.bias), -1), [B, kvHeads, mulDims(T, groups), S]); // [B, Hkv, G*T, S]
   };
   let out: Tensor;
-  if (ctx.past) {
+  if (ctx.past && !ctx.past.inPlace) {
+    // appended to copies of the cached keys/values (no zero-length pieces when P = 0: what WebGPU needs)
+    const { length: P, total } = ctx.past;
+    const keys = concat([expand(ctx.past.key, [B, kvHeads, P, D]), transpose(k, [0, 2, 1, 3])], 2); // [B, Hkv, P+T, D]
+    const values = concat([expand(ctx.past.value, [B, kvHeads, P, D]), vHeads], 2); // [B, Hkv, P+T, D]
+    out = matmul(attend(matmul(qHeads, transpose(keys, [0, 1, 3, 2])), total), values); // [B, Hkv, G*T, D]
+  } else if (ctx.past) {
     // The cached positions are read where they lie: scores and the weighted sum come in two parts (cached keys,
     // new keys), as appending the new keys to the cached ones copied all P+T of them in every layer of every run
     // (Expand + Concat, ~13% of a cached int8 run at P = 207, T = 9). Only the small score rows are concatenated.

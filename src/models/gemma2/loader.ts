@@ -215,7 +215,12 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
   if (quantization !== 'none' && quantization !== 'int8' && quantization !== 'int4') {
     throw new Error(`loadGemma2: option quantization must be 'none', 'int8' or 'int4' (got ${JSON.stringify(quantization)})`);
   }
-  const graphOptions: Gemma2GraphOptions = { ...options, pastKeyValues: Boolean(options.prefixCache || options.pastKeyValues) };
+  const graphOptions: Gemma2GraphOptions = {
+    ...options,
+    pastKeyValues: Boolean(options.prefixCache || options.pastKeyValues),
+    // ORT's WebGPU kernels refuse the zero-length pieces that reading the cache in place makes when a prefix is computed
+    cachedKeysInPlace: options.cachedKeysInPlace ?? (sessionDevice(options.device) !== 'webgpu' && !options.backend?.rejectsZeroSizedTensors),
+  };
   const build = (makeWeights: (binder: WeightBinder) => ModelWeights): Graph => {
     const binder = new WeightBinder(new Graph('gemma2_text_encoder'), store, gemma2KeyDialect(store));
     const graph = buildGemma2Graph(config, makeWeights(binder), graphOptions);

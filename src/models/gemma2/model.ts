@@ -28,6 +28,12 @@ export interface Gemma2GraphOptions {
   outputHiddenStates?: boolean;
   /** The cached variant: past_key.i / past_value.i inputs, present_key.i / present_value.i outputs (see above). */
   pastKeyValues?: boolean;
+  /**
+   * The cached variant reads past keys/values in place (scores and weighted sum in two parts; default true) rather
+   * than appending the new tokens' to copies of them (false: what WebGPU runs, as its kernels refuse zero-length
+   * tensors, and the P = 0 prefix run has them).
+   */
+  cachedKeysInPlace?: boolean;
 }
 
 export function buildGemma2Graph(cfg: Gemma2Config, weights: ModelWeights, options: Gemma2GraphOptions = {}): Graph {
@@ -66,7 +72,7 @@ export function buildGemma2Graph(cfg: Gemma2Config, weights: ModelWeights, optio
       rotary,
       bias: cfg.layerTypes[i] === 'sliding_attention' && biases.sliding ? biases.sliding : biases.full,
       softcap,
-      past: past && P && total ? { ...past[i], length: P, total } : undefined,
+      past: past && P && total ? { ...past[i], length: P, total, inPlace: options.cachedKeysInPlace ?? true } : undefined,
       present: past
         ? (key, value) => {
             g.output(key, `present_key.${i}`);
