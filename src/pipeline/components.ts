@@ -94,7 +94,7 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
       const tokenizer = GemmaTokenizer.fromFolder(tokenizerDir);
       // A one-shot run encodes once, so folding 16-bit weights to float32 at load (~20 s for Gemma-2-2B) does not pay.
       // It maps a float32 copy widened once into the weight cache (Gemma-2-2B: 9.3 GB; load 0.3 s, then each encode
-      // reads weights as they are), or, when no cache folder has room, casts in the graph at every run (~14 s per
+      // reads weights as they are), or, when no cache folder has room, casts in the graph at every run (15-27 s per
       // encode of Gemma-2-2B, said in a warning), without the memory arena so each cast copy is freed at once.
       // A resident pipeline (a server) folds once at load instead.
       const oneShot = !options.keepResident;
