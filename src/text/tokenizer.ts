@@ -11,6 +11,7 @@ import { containedPath } from '../io/contained-path.js';
 import { HostTensor } from '../io/host-tensor.js';
 import { readJsonFile } from '../io/config.js';
 import { TokenizerError, checkTokenizerConfig, checkTokenizerJson } from './tokenizer-files.js';
+import { TokenizerLoadOptions, loadBpeTokenizer } from './tokenizer-cache.js';
 
 export { TokenizerError } from './tokenizer-files.js';
 
@@ -71,8 +72,9 @@ export class GemmaTokenizer {
   /**
    * Loads tokenizer.json and tokenizer_config.json from a folder (a pipeline's tokenizer/). Both must lie inside the
    * folder; their structure is checked before the library sees them, and the tokenizer must encode a probe text.
+   * What the library builds from tokenizer.json is cached (tokenizer-cache.ts): ~0.3 s instead of ~2.3 s for Gemma-2's.
    */
-  static fromFolder(dir: string): GemmaTokenizer {
+  static fromFolder(dir: string, options: TokenizerLoadOptions = {}): GemmaTokenizer {
     const jsonPath = containedPath(dir, 'tokenizer.json', { file: dir }, { kind: 'file' });
     if (!fs.existsSync(jsonPath)) {
       const hasSp = fs.existsSync(containedPath(dir, 'tokenizer.model', { file: dir }));
@@ -87,12 +89,22 @@ export class GemmaTokenizer {
       throw new TokenizerError(`${configPath}: tokenizer_class must be one of ${GEMMA_TOKENIZER_CLASSES.join(', ')} (got ${JSON.stringify(cls)})`);
     }
     checkTokenizerConfig(configPath, config);
-    const json = readJsonFile(jsonPath);
-    checkTokenizerJson(jsonPath, json);
+    let unreadable = false; // errors of reading and checking the file are already worded for the user
+    const parse = () => {
+      try {
+        const json = readJsonFile(jsonPath);
+        checkTokenizerJson(jsonPath, json);
+        return json;
+      } catch (e) {
+        unreadable = true;
+        throw e;
+      }
+    };
     let library: Tokenizer;
     try {
-      library = new Tokenizer(json, config);
+      library = loadBpeTokenizer(jsonPath, config, parse, options).tokenizer;
     } catch (e) {
+      if (unreadable) throw e;
       // what the structural check cannot see (a normalizer's own fields): the library's words, with the file named
       throw new TokenizerError(`${jsonPath}: the tokenizer cannot be built from it: ${(e as Error).message ?? String(e)}`);
     }
