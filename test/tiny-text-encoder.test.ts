@@ -271,3 +271,62 @@ test('different captions give different embeddings at the words they change, and
   console.log(`same with transformersInit: at "square" ${plainSquare.toExponential(2)}`);
   assert.ok(plainSquare < square / 10, `plain init ${plainSquare} vs default ${square}`);
 });
+
+test('composable: position-only attention and no MLP branch, with the plain seeded draws everywhere else', () => {
+  const plain = readSafetensors(path.join(encoderFolder('te-plain-draws', { seed: 7 }), 'model.safetensors'));
+  const composable = readSafetensors(path.join(encoderFolder('te-composable-draws', { seed: 7, composable: true }), 'model.safetensors'));
+  assert.deepEqual([...composable.keys()].sort(), [...plain.keys()].sort());
+  for (const [name, t] of composable) {
+    const data = t.data as Float32Array;
+    if (/\.(q|k)_proj\.weight$/.test(name)) assert.ok(data.every((x) => Object.is(x, 0)), `${name} is +0`);
+    else if (name.endsWith('post_feedforward_layernorm.weight')) assert.ok(data.every((x) => x === -1), `${name} is -1 (scale 1 + -1 = 0)`);
+    else assert.deepEqual(data, plain.get(name)!.data, `${name} as drawn by the plain seeded encoder`);
+  }
+  assert.throws(() => seededGemma2Config({ seed: 0, vocabSize: 10, composable: true, transformersInit: true }), /composable/);
+  assert.throws(() => seededGemma2Config({ seed: 0, vocabSize: 10, composable: true, queryKeyStd: 0.02 }), /queryKeyStd must be 0/);
+});
+
+test('composable features add up: f(c s) = f(c circle) + f(red s) - f(red circle) far more closely than the plain seeded encoder\'s', async () => {
+  const colors = ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'white', 'black'];
+  const shapes = ['circle', 'square', 'triangle', 'diamond'];
+  const prompts = colors.flatMap((c) => shapes.map((s) => `a ${c} ${s} on the left`));
+  const positions = 6; // the caption's last six tokens, where the colour and the shape meet: ▁red ▁circle ▁on ▁the ▁left
+  const maxSequenceLength = 32;
+  /** median over the 21 analogies (colour != red, shape != circle) of |f - prediction| / |f - f(red circle)| */
+  const analogyError = async (dir: string) => {
+    const encoder = await loadGemma2(dir, { threads: 1 });
+    let out;
+    try {
+      out = await encodePrompts(prompts, { maxSequenceLength }, tok, encoder);
+    } finally {
+      await encoder.release();
+    }
+    const mask = out.promptAttentionMask.data;
+    const features = prompts.map((_, b) => {
+      let last = 0;
+      for (let p = 0; p < maxSequenceLength; p++) if (Number(mask[b * maxSequenceLength + p]) === 1) last = p;
+      return out.promptEmbeds.data.slice((b * maxSequenceLength + last + 1 - positions) * hidden, (b * maxSequenceLength + last + 1) * hidden); // [positions * hidden]
+    });
+    const f = (c: string, s: string) => features[colors.indexOf(c) * shapes.length + shapes.indexOf(s)];
+    const errors: number[] = [];
+    for (const c of colors.slice(1)) {
+      for (const s of shapes.slice(1)) {
+        const [target, byColor, byShape, anchor] = [f(c, s), f(c, 'circle'), f('red', s), f('red', 'circle')];
+        let miss = 0;
+        let spread = 0;
+        for (let i = 0; i < target.length; i++) {
+          miss += (target[i] - (byColor[i] + byShape[i] - anchor[i])) ** 2;
+          spread += (target[i] - anchor[i]) ** 2;
+        }
+        errors.push(Math.sqrt(miss / spread));
+      }
+    }
+    errors.sort((a, b) => a - b);
+    return errors[errors.length >> 1];
+  };
+  const plain = await analogyError(encoderFolder('te-analogy-plain', { seed: 7 }));
+  const composable = await analogyError(encoderFolder('te-analogy-composable', { seed: 7, composable: true }));
+  console.log(`analogy error (median of 21): plain seeded ${plain.toFixed(3)}, composable ${composable.toFixed(3)}`);
+  assert.ok(composable < 0.15, `composable features are nearly additive: ${composable}`);
+  assert.ok(plain > 2 * composable, `the plain seeded encoder's random MLP and content attention entangle words: ${plain} vs ${composable}`);
+});

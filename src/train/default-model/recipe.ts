@@ -1,8 +1,9 @@
 // The bundled default model, retrained from scratch by one command (`sana train-default`): the procedural data
 // sets, the DC-AE autoencoder, the latent scaling factor, a seeded Gemma-2 text encoder with its word tokenizer
 // (frozen at initialisation: the caption language is a small closed grammar, and the DiT's cross-attention learns
-// the mapping from the encoder's context-mixing random features; see text-encoder/tiny-gemma.ts), the SANA
-// transformer, and the export as a diffusers pipeline folder with 16-bit weights. Every stage resumes: an
+// the mapping from the encoder's context-mixing features; its composable form, which mixes words linearly, for the
+// last transformer run and the shipped model; see text-encoder/tiny-gemma.ts), the SANA transformer in three runs,
+// and the export as a diffusers pipeline folder with 16-bit weights. Every stage resumes: an
 // interrupted run picks up from the last checkpoint of the stage it was in.
 
 import * as fs from 'node:fs';
@@ -45,6 +46,11 @@ export const RECIPE = {
   // 3e-4 --warmup 100`): attribute accuracy on the held-out prompts rose from 39.9% after the first run to 58.7% 2000
   // steps into this one, 63.9% at 3500.
   transformerRefine: { steps: 6000, lr: 3e-4, warmup: 100, checkpointEvery: 500 },
+  // A third run from the second one's weights (exported to 16 bits) with the text encoder swapped for its composable
+  // form (same seed and draws: position-only attention, no MLP; see text-encoder/tiny-gemma.ts) on a fresh, larger
+  // data set: the first two runs' random MLP features let the DiT bind shape to colour. Held-out attributes 63.9% ->
+  // 71.6% after 1000 steps, 73.1% at 2500, 72.6% at the end (shape 35.9% -> 54.7%, relation 6.3% -> 12.5%).
+  transformerCompose: { images: 24000, dataSeed: 3, steps: 4500, lr: 3e-4, warmup: 200, checkpointEvery: 500 },
   textEncoderSeed: 7,
 } as const;
 
@@ -55,7 +61,9 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
   fs.mkdirSync(o.work, { recursive: true });
   const vaeData = path.join(o.work, 'shapes-vae');
   const data = path.join(o.work, 'shapes');
+  const composeData = path.join(o.work, 'shapes-compose');
   const base = path.join(o.work, 'base');
+  const composeBase = path.join(o.work, 'base-compose');
   const r = RECIPE;
 
   // 1. Data: a small set for the autoencoder (crops), a larger one for the transformer; disjoint seeds.
@@ -66,6 +74,10 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
   if (!fs.existsSync(path.join(data, 'captions.jsonl'))) {
     o.progress?.stage(`writing ${count(r.transformer.images)} images to ${data}`);
     writeShapesDataset(data, { count: count(r.transformer.images), seed: 2, size: DEFAULT_IMAGE_SIZE, split: 'train' });
+  }
+  if (!fs.existsSync(path.join(composeData, 'captions.jsonl'))) {
+    o.progress?.stage(`writing ${count(r.transformerCompose.images)} images to ${composeData}`);
+    writeShapesDataset(composeData, { count: count(r.transformerCompose.images), seed: r.transformerCompose.dataSeed, size: DEFAULT_IMAGE_SIZE, split: 'train' });
   }
 
   // 2. The autoencoder.
@@ -138,7 +150,8 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
     fs.renameSync(tmp, base);
   }
 
-  // 4. The transformer, then 5. a warm restart from its weights (the CLI's defaults for everything not in the recipe).
+  // 4. The transformer, then 5. a warm restart from its weights, then 6. another with the composable text encoder (the
+  //    CLI's defaults for everything not in the recipe).
   const transformerOut = path.join(o.work, 'transformer');
   const transformerRefineOut = path.join(o.work, 'transformer-refine');
   /** What both transformer runs share. */
@@ -182,9 +195,27 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
     base: path.join(transformerOut, 'checkpoint-latest'),
     validationPrompts: [],
   });
+  if (!fs.existsSync(path.join(composeBase, 'model_index.json'))) {
+    // the second run's pipeline with the composable encoder, all in 16 bits: trained with the weights that ship
+    const tmp = `${composeBase}.tmp`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.cpSync(path.join(transformerRefineOut, 'checkpoint-latest'), tmp, { recursive: true, filter: (f) => !f.includes('.sana-ts-cache') });
+    const vocabSize = readJsonFile(path.join(tmp, 'text_encoder', 'config.json')).vocab_size as number;
+    writeSeededGemma2(path.join(tmp, 'text_encoder'), { seed: r.textEncoderSeed, vocabSize, composable: true });
+    exportPipeline(tmp, composeBase);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  const transformerComposeOut = path.join(o.work, 'transformer-compose');
+  await trainTransformer({
+    ...transformerRun(r.transformerCompose),
+    data: composeData,
+    out: transformerComposeOut,
+    base: composeBase,
+    validationPrompts: [],
+  });
 
-  // 6. Export with 16-bit weights.
-  exportPipeline(path.join(transformerRefineOut, 'checkpoint-latest'), o.out);
+  // 7. Export with 16-bit weights.
+  exportPipeline(path.join(transformerComposeOut, 'checkpoint-latest'), o.out);
   o.progress?.stage(`wrote the pipeline to ${o.out} (${(folderBytes(o.out) / 1e6).toFixed(1)} MB)`);
 }
 
