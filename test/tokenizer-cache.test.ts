@@ -11,6 +11,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { readJsonFile } from '../src/io/config.js';
 import { complexHumanInstruction } from '../src/text/complex-human-instruction.js';
 import { loadBpeTokenizer } from '../src/text/tokenizer-cache.js';
+import { SortedStringTable } from '../src/text/sorted-string-table.js';
 import { GemmaTokenizer } from '../src/text/tokenizer.js';
 import { writeShapesTokenizer } from '../src/train/text-encoder/tiny-gemma.js';
 import { repoRoot } from './helpers/fixtures.js';
@@ -38,7 +39,7 @@ interface Internals {
 
 function tables(t: Tokenizer) {
   const m = (t as unknown as Internals).model;
-  return { tokensToIds: [...m.tokens_to_ids], vocab: m.vocab, ranks: [...m.bpe_ranks], unk: m.unk_token_id };
+  return { tokensToIds: [...m.tokens_to_ids], vocab: m.vocab, ranks: m.bpe_ranks, unk: m.unk_token_id };
 }
 
 function load(dir: string, cacheDirs: string[], parse?: () => Record<string, unknown>) {
@@ -64,7 +65,12 @@ for (const [name, dir] of [
     assert.equal(got.unk, expected.unk);
     assert.deepEqual(got.vocab, expected.vocab);
     assert.deepEqual(got.tokensToIds, expected.tokensToIds, 'tokens_to_ids: same entries in the same order');
-    assert.deepEqual(got.ranks, expected.ranks, 'bpe_ranks: same keys, ranks and order');
+    assert.equal(got.ranks.size, expected.ranks.size, 'bpe_ranks: as many keys');
+    let wrong = 0;
+    for (const [key, rank] of expected.ranks) if (got.ranks.get(key) !== rank) wrong++;
+    assert.equal(wrong, 0, 'bpe_ranks: every key gives the library\'s rank');
+    for (const miss of ['["zz","qq"]', '', '["▁a"', '["▁t","he"] ']) assert.equal(got.ranks.get(miss), expected.ranks.get(miss), `absent key ${miss}`);
+    assert.deepEqual([...got.ranks.keys()], [...expected.ranks.keys()].sort(), 'the table holds exactly the library\'s keys, sorted');
     for (const text of TEXTS) {
       assert.deepEqual(second.tokenizer.encode(text).ids, plain.encode(text).ids, text.slice(0, 40));
       assert.equal(second.tokenizer.decode(plain.encode(text).ids), plain.decode(plain.encode(text).ids));
@@ -100,10 +106,12 @@ test('a changed tokenizer.json misses (the cache is keyed by its bytes); a corru
   assert.ok(fs.readFileSync(path.join(cacheDir, newFile)).equals(full), 'rewritten whole');
 
   // another library version in the header: not used
-  const text = full.toString('utf8');
-  const newline = text.indexOf('\n');
-  const header = JSON.parse(text.slice(0, newline)) as { library: string };
-  fs.writeFileSync(path.join(cacheDir, newFile), `${JSON.stringify({ ...header, library: '0.0.0-other' })}${text.slice(newline)}`);
+  const newline = full.indexOf(0x0a);
+  const header = JSON.parse(full.toString('utf8', 0, newline)) as { library: string };
+  const foreign = JSON.stringify({ ...header, library: header.library.replace(/[0-8]/g, '9') });
+  const other = Buffer.from(foreign + ' '.repeat(Math.max(0, newline - Buffer.byteLength(foreign, 'utf8'))), 'utf8');
+  assert.equal(other.length, newline, 'same header length, so the sections stay where the header says');
+  fs.writeFileSync(path.join(cacheDir, newFile), Buffer.concat([other, full.subarray(newline)]));
   assert.equal(load(dir, [cacheDir]).cache, 'written');
   assert.equal(load(dir, [cacheDir]).cache, 'hit');
 });
@@ -126,4 +134,20 @@ test('cacheDirs [] loads the plain way and writes nothing; GemmaTokenizer.fromFo
   assert.equal(fs.readdirSync(path.join(beside, '.sana-ts-cache')).filter((f) => f.endsWith('.bpe')).length, 1);
   const b = GemmaTokenizer.fromFolder(beside);
   assert.deepEqual(b.encode(TEXTS[6]), a.encode(TEXTS[6]));
+});
+
+test('SortedStringTable: get/has/size by binary search over code units (surrogate pairs, prefixes, empty key); read-only', () => {
+  const entries: [string, number][] = [['', 7], ['a', 1], ['ab', 2], ['b', 3], ['😀', 4], ['\uffff', 5], ['é', 6], ['["▁t","he"]', 8]];
+  const { blob, offsets, values } = SortedStringTable.encode(entries);
+  const table = new SortedStringTable(blob, offsets, values);
+  const map = new Map(entries);
+  assert.equal(table.size, map.size);
+  for (const probe of [...map.keys(), 'aa', 'abc', 'c', '😁', '\ud83d', 'A', '["▁t","h"]']) {
+    assert.equal(table.get(probe), map.get(probe), JSON.stringify(probe));
+    assert.equal(table.has(probe), map.has(probe), JSON.stringify(probe));
+  }
+  assert.ok(table instanceof Map);
+  assert.throws(() => table.set('x', 1), /read-only/);
+  assert.throws(() => SortedStringTable.encode([['a', 1], ['a', 2]]), /twice/);
+  assert.throws(() => new SortedStringTable(blob, offsets.subarray(1), values), /offsets/);
 });
