@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { defaultWeightCacheDirs, writableFolder } from '../io/cache-dirs.js';
-import { MAX_JSON_BYTES } from '../io/config.js';
+import { MAX_JSON_BYTES, readJsonFile } from '../io/config.js';
 import { writeBytesAtomic } from '../io/atomic-write.js';
 import { SortedStringTable } from './sorted-string-table.js';
 
@@ -83,7 +83,7 @@ function libraryVersion(): string {
     for (let i = 0; i < 4 && version === 'unknown'; i++, dir = path.dirname(dir)) {
       const file = path.join(dir, 'package.json');
       if (!fs.existsSync(file)) continue;
-      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      const pkg = readJsonFile(file) as { name?: string; version?: string };
       if (pkg.name === '@huggingface/tokenizers' && typeof pkg.version === 'string') version = pkg.version;
     }
   } catch {
