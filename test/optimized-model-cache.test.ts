@@ -1,6 +1,6 @@
 // The optimised-model cache (src/runtime/optimized-model-cache.ts): the first CPU session of a model saves ONNX
 // Runtime's optimised graph, later sessions open it (bit-identical outputs), a changed checkpoint gets a new
-// folder and the old one is removed, a damaged folder is rebuilt from the graph, and small models are left alone
+// folder and the old one is removed (one made with other session settings stays), a damaged folder is rebuilt from the graph, and small models are left alone
 // under 'auto'. On dcae_tiny (a copy, so nothing is written into the fixtures), which has Winograd convolutions
 // when its threshold is lowered, so session creation folds kernels as it does for the real DC-AE.
 
@@ -29,9 +29,9 @@ function copyModel(name: string): string {
 const cacheFolders = (dir: string) =>
   fs.existsSync(path.join(dir, '.sana-ts-cache')) ? fs.readdirSync(path.join(dir, '.sana-ts-cache')).filter((f) => f.startsWith('ort-')) : [];
 
-async function decode(dir: string, cache: boolean | 'auto'): Promise<Float32Array> {
+async function decode(dir: string, cache: boolean | 'auto', prepack?: boolean): Promise<Float32Array> {
   // nodeBackend (not the shared-session backend), so each load really creates a session
-  const dcae = await loadDcae(dir, { parts: ['decoder'], threads: 1, winogradMinChannels: 1, cacheOptimizedModel: cache, backend: nodeBackend });
+  const dcae = await loadDcae(dir, { parts: ['decoder'], threads: 1, winogradMinChannels: 1, cacheOptimizedModel: cache, backend: nodeBackend, prepack });
   try {
     const latent = fixtureTensor('dcae_tiny', 'outputs', 'latent') as HostTensor;
     return (await dcae.decode(latent)).toFloat32();
@@ -77,6 +77,22 @@ describe('optimised-model cache', () => {
     const now = cacheFolders(dir);
     assert.equal(now.length, 1);
     assert.notEqual(now[0], old);
+  });
+
+  it('sessions with and without prepacking keep a folder each instead of replacing each other', async () => {
+    const dir = copyModel('settings');
+    const reference = await decode(dir, false);
+    let before = events();
+    await decode(dir, true);
+    await decode(dir, true, false);
+    assert.deepEqual(delta(before), { saved: 2, reused: 0, rebuilt: 0 });
+    assert.equal(cacheFolders(dir).length, 2);
+    before = events();
+    const packed = await decode(dir, true);
+    const unpacked = await decode(dir, true, false);
+    assert.deepEqual(delta(before), { saved: 0, reused: 2, rebuilt: 0 });
+    assert.deepEqual(Array.from(packed), Array.from(reference));
+    assert.ok(unpacked.every((v, i) => Math.abs(v - reference[i]) <= 1e-4 * (1 + Math.abs(reference[i]))), 'unpacked within rounding');
   });
 
   it('a damaged folder is removed and the session made from the graph, with the right result', async () => {

@@ -35,7 +35,14 @@ export interface OptimizedModelPlan {
   /** A complete cached folder to open, with optimisation off; undefined when it must be made. */
   readonly cached?: string;
   /** Where the first session saves its optimised graph (a temporary folder), and where it then goes. */
-  readonly save?: { readonly tmp: string; readonly dir: string };
+  readonly save?: SavePlan;
+}
+
+export interface SavePlan {
+  readonly tmp: string;
+  readonly dir: string;
+  /** The session options that shape the saved graph (prepacking, optimisation level, folding), as JSON. */
+  readonly settings: string;
 }
 
 /** The CPU's model name and feature flags (the kernels and layouts ORT picks depend on them). */
@@ -61,8 +68,9 @@ export function planOptimizedModel(model: CompiledModel, options: SessionOptions
   const sources = model.externalFiles.map((f) => path.join(model.externalDataFolder!, f));
   const bytes = sources.reduce((n, f) => n + fs.statSync(f).size, 0);
   if (options.cacheOptimizedModel === 'auto' && bytes < AUTO_MIN_WEIGHT_BYTES) return undefined;
+  const settings = JSON.stringify([options.optimization ?? 'all', options.prepack ?? true, options.noConstantFolding ?? false]);
   const h = createHash('sha256');
-  h.update(JSON.stringify([FORMAT, runtimeVersion, cpuIdentity(), options.optimization ?? 'all', options.prepack ?? true, options.noConstantFolding ?? false]));
+  h.update(JSON.stringify([FORMAT, runtimeVersion, cpuIdentity(), settings]));
   h.update(JSON.stringify(sourceIdentity(sources)));
   h.update(model.bytes);
   const name = `ort-${label}-${h.digest('hex').slice(0, 20)}`;
@@ -78,7 +86,7 @@ export function planOptimizedModel(model: CompiledModel, options: SessionOptions
   fs.mkdirSync(root, { recursive: true });
   const free = fs.statfsSync(root);
   if (free.bavail * free.bsize < 4 * bytes + 256e6) return undefined;
-  return { save: { tmp: path.join(root, `${name}.tmp-${process.pid}`), dir: path.join(root, name) } };
+  return { save: { tmp: path.join(root, `${name}.tmp-${process.pid}`), dir: path.join(root, name), settings } };
 }
 
 /** ORT session options that save the optimised graph into `tmp` (config keys under `extra.session`, as ORT's "session.*"). */
@@ -97,7 +105,7 @@ export function saveOptions(tmp: string): { optimizedModelFilePath: string; conf
 }
 
 /** Marks the saved folder complete and moves it into place (another process may have won the race: fine). */
-export function commitSaved(save: { tmp: string; dir: string }, label: string, model: CompiledModel, runtimeVersion: string): void {
+export function commitSaved(save: SavePlan, label: string, model: CompiledModel, runtimeVersion: string): void {
   const sources = model.externalFiles.map((f) => fs.realpathSync(path.join(model.externalDataFolder!, f))).sort();
   try {
     if (!fs.existsSync(path.join(save.tmp, MODEL_FILE))) return;
@@ -113,24 +121,29 @@ export function commitSaved(save: { tmp: string; dir: string }, label: string, m
         fs.symlinkSync(target, link);
       }
     }
-    fs.writeFileSync(path.join(save.tmp, DONE_FILE), `${JSON.stringify({ format: FORMAT, label, ort: runtimeVersion, sources })}\n`);
+    fs.writeFileSync(path.join(save.tmp, DONE_FILE), `${JSON.stringify({ format: FORMAT, label, ort: runtimeVersion, settings: save.settings, sources })}\n`);
     if (fs.existsSync(save.dir)) fs.rmSync(save.tmp, { recursive: true, force: true });
     else fs.renameSync(save.tmp, save.dir);
   } catch {
     fs.rmSync(save.tmp, { recursive: true, force: true });
     return;
   }
-  removeStale(path.dirname(save.dir), label, sources, save.dir);
+  removeStale(path.dirname(save.dir), label, sources, save.settings, save.dir);
 }
 
-/** Removes this label's older folders made from the same weight files (they changed since, or ORT did). */
-function removeStale(root: string, label: string, sources: readonly string[], keep: string): void {
+/**
+ * Removes this label's older folders made from the same weight files with the same settings (the graph, the
+ * checkpoint or ORT changed since). A folder made with other settings (say, without prepacking) is another
+ * session's cache, not a stale one: removing it would make the two rebuild each other's at every load.
+ */
+function removeStale(root: string, label: string, sources: readonly string[], settings: string, keep: string): void {
   for (const entry of fs.readdirSync(root)) {
     const dir = path.join(root, entry);
     if (dir === keep || !entry.startsWith(`ort-${label}-`) || entry.includes('.tmp-')) continue;
     try {
-      const done = readJsonFile(path.join(dir, DONE_FILE)) as { format?: string; label?: string; sources?: string[] };
-      if (done.format === FORMAT && done.label === label && JSON.stringify(done.sources) === JSON.stringify(sources)) fs.rmSync(dir, { recursive: true, force: true });
+      const done = readJsonFile(path.join(dir, DONE_FILE)) as { format?: string; label?: string; settings?: string; sources?: string[] };
+      const sameSettings = done.settings === undefined || done.settings === settings; // folders from before settings were recorded: replaced
+      if (done.format === FORMAT && done.label === label && sameSettings && JSON.stringify(done.sources) === JSON.stringify(sources)) fs.rmSync(dir, { recursive: true, force: true });
     } catch {
       // not ours or unreadable: left alone
     }
