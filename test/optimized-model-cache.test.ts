@@ -1,7 +1,7 @@
 // The optimised-model cache (src/runtime/optimized-model-cache.ts): the first CPU session of a model saves ONNX
 // Runtime's optimised graph, later sessions open it (bit-identical outputs), a changed checkpoint gets a new
-// folder and the old one is removed (one made with other session settings stays), a damaged folder is rebuilt from the graph, and small models are left alone
-// under 'auto'. On dcae_tiny (a copy, so nothing is written into the fixtures), which has Winograd convolutions
+// folder and the old one is removed (one made with other session settings stays), a damaged folder is rebuilt
+// from the graph, and small models are left alone under 'auto'. On dcae_tiny (a copy, so nothing is written into the fixtures), which has Winograd convolutions
 // when its threshold is lowered, so session creation folds kernels as it does for the real DC-AE.
 
 import assert from 'node:assert/strict';

@@ -68,9 +68,11 @@ export function planOptimizedModel(model: CompiledModel, options: SessionOptions
   const sources = model.externalFiles.map((f) => path.join(model.externalDataFolder!, f));
   const bytes = sources.reduce((n, f) => n + fs.statSync(f).size, 0);
   if (options.cacheOptimizedModel === 'auto' && bytes < AUTO_MIN_WEIGHT_BYTES) return undefined;
-  const settings = JSON.stringify([options.optimization ?? 'all', options.prepack ?? true, options.noConstantFolding ?? false]);
+  const settingValues = [options.optimization ?? 'all', options.prepack ?? true, options.noConstantFolding ?? false];
+  const settings = JSON.stringify(settingValues);
   const h = createHash('sha256');
-  h.update(JSON.stringify([FORMAT, runtimeVersion, cpuIdentity(), settings]));
+  // the settings spread into the key as before they were recorded, so folders already on disk keep their names
+  h.update(JSON.stringify([FORMAT, runtimeVersion, cpuIdentity(), ...settingValues]));
   h.update(JSON.stringify(sourceIdentity(sources)));
   h.update(model.bytes);
   const name = `ort-${label}-${h.digest('hex').slice(0, 20)}`;
