@@ -13,7 +13,8 @@ import { sampleShapesExample, writeShapesDataset, type ShapesSplit } from '../sr
 import { evaluationPrompts, promptForSpec, sceneForSpec } from '../src/train/shapes/evaluation.js';
 import { ShapesRng } from '../src/train/shapes/random.js';
 import { renderScene } from '../src/train/shapes/render.js';
-import { BORDER_MARGIN, objectsOverlap, type Scene } from '../src/train/shapes/scene.js';
+import { BORDER_MARGIN, DEFAULT_KIND_WEIGHTS, objectsOverlap, type Scene } from '../src/train/shapes/scene.js';
+import { parseKindWeights } from '../src/cli/make-shapes.js';
 import { specObjects } from '../src/train/shapes/spec.js';
 import {
   COLORS,
@@ -275,4 +276,32 @@ test('ground-truth scenes of the evaluation specs keep their held-out pairs', ()
     }
     assert.ok(COLORS.every((c) => c !== scene.background || !scene.objects.some((o) => o.color === c)));
   }
+});
+
+test('kind weights: the defaults give the default data set, other weights shift the mix, bad weights are refused', () => {
+  const kinds = (weights: Parameters<typeof sampleShapesExample>[3], n = 400) =>
+    Array.from({ length: n }, (_, i) => sampleShapesExample(4, i, 'train', weights).scene.kind);
+  // the golden example above, and a whole stream, are unchanged when the default weights are passed explicitly
+  assert.deepEqual(examples(7, 50), Array.from({ length: 50 }, (_, i) => sampleShapesExample(7, i, 'train', DEFAULT_KIND_WEIGHTS)));
+  const share = (list: string[], kind: string) => list.filter((k) => k === kind).length / list.length;
+  const defaults = kinds(undefined);
+  assert.ok(Math.abs(share(defaults, 'relation') - 0.35) < 0.07, `default relation share ${share(defaults, 'relation')}`);
+  const relationHeavy = kinds({ single: 0.25, relation: 0.5, count: 0.25 });
+  assert.ok(Math.abs(share(relationHeavy, 'relation') - 0.5) < 0.07, `relation share ${share(relationHeavy, 'relation')}`);
+  assert.deepEqual(new Set(kinds({ single: 0, relation: 3, count: 0 }, 50)), new Set(['relation']));
+  assert.deepEqual(new Set(kinds({ single: 0, relation: 1, count: 1 }, 100)), new Set(['relation', 'count']));
+  const root = tempDir();
+  try {
+    assert.throws(() => writeShapesDataset(path.join(root, 'a'), { count: 1, seed: 0, split: 'train', kinds: { single: 0, relation: 0, count: 0 } }), /kinds: at least one kind/);
+    assert.throws(() => writeShapesDataset(path.join(root, 'b'), { count: 1, seed: 0, split: 'train', kinds: { single: -1, relation: 1, count: 1 } }), /weight of "single" must be a number >= 0/);
+    writeShapesDataset(path.join(root, 'c'), { count: 6, seed: 0, split: 'train', kinds: { single: 0, relation: 0, count: 1 } });
+    const lines = fs.readFileSync(path.join(root, 'c', 'captions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(lines.every((l) => l.scene.kind === 'count'), 'a count-only data set');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  assert.deepEqual(parseKindWeights('relation=2, count=1', '--kinds'), { single: 0, relation: 2, count: 1 });
+  assert.throws(() => parseKindWeights('relations=2', '--kinds'), /--kinds: unknown kind "relations"/);
+  assert.throws(() => parseKindWeights('relation', '--kinds'), /--kinds: expected KIND=WEIGHT/);
+  assert.throws(() => parseKindWeights('relation=0', '--kinds'), /at least one kind/);
 });

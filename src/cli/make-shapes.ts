@@ -2,21 +2,38 @@
 
 import { parseArgs } from 'node:util';
 import { writeShapesDataset } from '../train/shapes/dataset.js';
+import { DEFAULT_KIND_WEIGHTS, SCENE_KINDS, type KindWeights, type SceneKind } from '../train/shapes/scene.js';
 import { parseNumber, parsePositiveInt, parseBounded, parseImageSize } from './arg-values.js';
 import { LIMITS } from '../limits.js';
 import { UsageError } from './errors.js';
 
 export const MAKE_SHAPES_HELP = `Usage: sana make-shapes --out DIR --count N [--seed S] [--size PX] [--split train|validation]
+                         [--kinds single=W,relation=W,count=W]
 
 Writes the procedural coloured-shapes data set: DIR/images/NNNNN.png and DIR/captions.jsonl. Deterministic for a
 seed; training scenes never contain the held-out colour-shape pairs (purple triangle, orange circle, white square,
-green diamond).
+green diamond). --kinds sets the relative share of single objects, two objects in a relation and counts (default
+single=${DEFAULT_KIND_WEIGHTS.single},relation=${DEFAULT_KIND_WEIGHTS.relation},count=${DEFAULT_KIND_WEIGHTS.count}; kinds left out get 0).
 `;
+
+/** "single=1,relation=2" -> weights; kinds not named get 0. */
+export function parseKindWeights(text: string, flag: string): KindWeights {
+  const weights: Record<SceneKind, number> = { single: 0, relation: 0, count: 0 };
+  for (const part of text.split(',')) {
+    const m = /^\s*([a-z]+)\s*=\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*$/i.exec(part);
+    if (!m) throw new UsageError(`${flag}: expected KIND=WEIGHT pairs separated by commas (e.g. relation=2,count=1), got "${part}"`);
+    const kind = m[1] as SceneKind;
+    if (!SCENE_KINDS.includes(kind)) throw new UsageError(`${flag}: unknown kind "${m[1]}" (expected ${SCENE_KINDS.join(', ')})`);
+    weights[kind] = Number(m[2]);
+  }
+  if (!SCENE_KINDS.some((k) => weights[k] > 0)) throw new UsageError(`${flag}: at least one kind needs a weight > 0`);
+  return weights;
+}
 
 export async function makeShapesCommand(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args: argv,
-    options: { out: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' }, size: { type: 'string' }, split: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { out: { type: 'string' }, count: { type: 'string' }, seed: { type: 'string' }, size: { type: 'string' }, split: { type: 'string' }, kinds: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (v.help) {
     process.stdout.write(MAKE_SHAPES_HELP);
@@ -30,6 +47,7 @@ export async function makeShapesCommand(argv: string[]): Promise<void> {
     seed: Math.round(parseNumber(v.seed ?? '0', '--seed')),
     size: parseImageSize(v.size ?? '256', '--size'),
     split,
+    kinds: v.kinds !== undefined ? parseKindWeights(v.kinds, '--kinds') : undefined,
   });
   process.stderr.write(`wrote ${r.count} images and captions.jsonl to ${r.dir}\n`);
 }

@@ -11,7 +11,7 @@ import { encodePng } from '../../io/png.js';
 import { captionScene } from './caption.js';
 import { ShapesRng } from './random.js';
 import { renderScene } from './render.js';
-import { sampleScene, type Scene } from './scene.js';
+import { DEFAULT_KIND_WEIGHTS, checkKindWeights, sampleScene, type KindWeights, type Scene } from './scene.js';
 
 export type ShapesSplit = 'train' | 'validation';
 
@@ -27,11 +27,14 @@ export interface ShapesExample {
   readonly caption: string;
 }
 
-/** Example `index` of the stream `seed` of a split; the same arguments give the same example everywhere. */
-export function sampleShapesExample(seed: number, index = 0, split: ShapesSplit = 'train'): ShapesExample {
+/**
+ * Example `index` of the stream `seed` of a split; the same arguments give the same example everywhere. `kinds`
+ * reweights the scene kinds (a relation-heavy set for fine-tuning); the default weights give the default data set.
+ */
+export function sampleShapesExample(seed: number, index = 0, split: ShapesSplit = 'train', kinds: KindWeights = DEFAULT_KIND_WEIGHTS): ShapesExample {
   const streams = STREAMS[split];
   if (streams === undefined) throw new RangeError(`split must be "train" or "validation", got ${JSON.stringify(split)}`);
-  const scene = sampleScene(new ShapesRng(streams.scene, seed, index));
+  const scene = sampleScene(new ShapesRng(streams.scene, seed, index), kinds);
   return { scene, caption: captionScene(scene, new ShapesRng(streams.caption, seed, index)) };
 }
 
@@ -41,6 +44,8 @@ export interface ShapesDatasetOptions {
   /** Image side in pixels. */
   readonly size?: number;
   readonly split: ShapesSplit;
+  /** Relative share of single, relation and count scenes; default DEFAULT_KIND_WEIGHTS (0.4, 0.35, 0.25). */
+  readonly kinds?: KindWeights;
 }
 
 export interface ShapesDatasetSummary {
@@ -81,13 +86,14 @@ export function writeShapesDataset(dir: string, options: ShapesDatasetOptions): 
   }
   if (!Number.isInteger(size) || size < 8) throw new RangeError(`writeShapesDataset: size ${size} must be an integer >= 8`);
   if (STREAMS[split] === undefined) throw new RangeError(`writeShapesDataset: split must be "train" or "validation", got ${JSON.stringify(split)}`);
+  const kinds = checkKindWeights(options.kinds ?? DEFAULT_KIND_WEIGHTS, 'writeShapesDataset: kinds');
   ensureEmptyDir(dir);
   fs.mkdirSync(path.join(dir, IMAGES_DIR));
   const digits = Math.max(5, String(Math.max(0, count - 1)).length);
   const files: string[] = [];
   const lines: string[] = [];
   for (let i = 0; i < count; i++) {
-    const { scene, caption } = sampleShapesExample(seed, i, split);
+    const { scene, caption } = sampleShapesExample(seed, i, split, kinds);
     const file = `${IMAGES_DIR}/${String(i).padStart(digits, '0')}.png`;
     writeBytesAtomic(path.join(dir, file), encodePng(renderScene(scene, size)));
     files.push(file);

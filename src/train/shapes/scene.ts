@@ -58,13 +58,26 @@ export interface CountScene extends SceneBase {
 export type Scene = SingleScene | RelationScene | CountScene;
 export type SceneKind = Scene['kind'];
 
+/** Relative share of each scene kind (normalised when sampling). */
+export type KindWeights = Readonly<Record<SceneKind, number>>;
+
 // Share of each kind in training: single objects teach colour, shape, size and position, which the other two
 // kinds need, so they get the largest share.
-const KIND_WEIGHTS: readonly (readonly [SceneKind, number])[] = [
-  ['single', 0.4],
-  ['relation', 0.35],
-  ['count', 0.25],
-];
+export const DEFAULT_KIND_WEIGHTS: KindWeights = { single: 0.4, relation: 0.35, count: 0.25 };
+
+export const SCENE_KINDS: readonly SceneKind[] = ['single', 'relation', 'count'];
+
+/** Checks a weights object: every kind present, finite, >= 0, not all zero. `what` names it in the error. */
+export function checkKindWeights(weights: KindWeights, what: string): KindWeights {
+  let total = 0;
+  for (const kind of SCENE_KINDS) {
+    const w = weights[kind];
+    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new RangeError(`${what}: weight of "${kind}" must be a number >= 0, got ${w}`);
+    total += w;
+  }
+  if (!(total > 0)) throw new RangeError(`${what}: at least one kind needs a weight > 0`);
+  return weights;
+}
 
 /** Probability that a scene keeps the default gray background. */
 const GRAY_BACKGROUND_PROBABILITY = 0.7;
@@ -108,13 +121,18 @@ export function objectsOverlap(a: SceneObject, b: SceneObject, gap = OBJECT_GAP)
   return Math.abs(a.x - b.x) < reach && Math.abs(a.y - b.y) < reach;
 }
 
-function sampleKind(rng: ShapesRng): SceneKind {
-  let u = rng.float();
-  for (const [kind, weight] of KIND_WEIGHTS) {
-    if (u < weight) return kind;
-    u -= weight;
+function sampleKind(rng: ShapesRng, weights: KindWeights): SceneKind {
+  const total = SCENE_KINDS.reduce((sum, kind) => sum + weights[kind], 0);
+  // one draw scaled to the total: the default weights (sum 1) give the same kinds as before weights were options
+  let u = rng.float() * total;
+  let last: SceneKind = 'single';
+  for (const kind of SCENE_KINDS) {
+    if (weights[kind] === 0) continue;
+    last = kind;
+    if (u < weights[kind]) return kind;
+    u -= weights[kind];
   }
-  return KIND_WEIGHTS[KIND_WEIGHTS.length - 1][0];
+  return last;
 }
 
 function sampleBackground(rng: ShapesRng, used: readonly ColorName[]): BackgroundName {
@@ -200,8 +218,8 @@ function sampleCount(rng: ShapesRng): CountScene {
 }
 
 /** A training or validation scene: never contains a held-out (colour, shape) pair. */
-export function sampleScene(rng: ShapesRng): Scene {
-  const kind = sampleKind(rng);
+export function sampleScene(rng: ShapesRng, weights: KindWeights = DEFAULT_KIND_WEIGHTS): Scene {
+  const kind = sampleKind(rng, weights);
   if (kind === 'single') return sampleSingle(rng);
   if (kind === 'relation') return sampleRelation(rng);
   return sampleCount(rng);
