@@ -122,4 +122,78 @@ describe('training parity with PyTorch', () => {
       await session.release();
     }
   });
+
+  it('dcae_train_step_tiny, encoder frozen: the decoder gradients are PyTorch\'s; the edge term adds mean |dx|, |dy| of the error', async () => {
+    const fixture = 'dcae_train_step_tiny';
+    const dir = fixturePath(fixture, 'component');
+    const config = readDcaeConfig(path.join(dir, 'config.json'));
+    const store = WeightStore.open(findWeights(dir, ['diffusion_pytorch_model']));
+    const image = fixtureTensor(fixture, 'inputs', 'image');
+    const [b, c, h, w] = image.shape;
+    const m = manifest(fixture);
+    const expectedGrads = readSafetensors(fixturePath(fixture, 'grads.safetensors'));
+    // 1. Decoder only, no edge term: the same loss, and exactly the fixture's decoder gradients.
+    const frozen = buildDcaeReconstructionGraph(config, store, { batch: b, height: h, width: w }, { trainable: 'decoder' });
+    const decoderKeys = m.parameter_order.filter((k) => k.startsWith('decoder.'));
+    assert.deepEqual(frozen.params.map((p) => p.key).sort(), [...decoderKeys].sort());
+    assert.ok(decoderKeys.length > 0 && decoderKeys.length < m.parameter_order.length);
+    let session = await TrainSession.create(frozen, readParameters(store, frozen.params), { threads: 1 });
+    try {
+      const out = await session.run({ [RECON_INPUTS.image]: image });
+      checkOutput(fixture, 'loss', out.loss);
+      for (const k of decoderKeys) assertClose(out.grads.get(k)!, expectedGrads.get(k)!.toFloat32(), m.tolerance_by_file['grads.safetensors'][k], `frozen encoder: grad ${k}`);
+    } finally {
+      await session.release();
+    }
+    // 2. With the edge term: the loss is L1 + L2 + 0.5 (mean |dx e| + mean |dy e|) of e = recon - image, computed here
+    //    from the graph's reconstruction; and a small step against the gradient lowers it by about |g| * step.
+    const edgeWeight = 0.5;
+    const edged = buildDcaeReconstructionGraph(config, store, { batch: b, height: h, width: w }, { trainable: 'decoder', edgeWeight });
+    session = await TrainSession.create(edged, readParameters(store, edged.params), { threads: 1 });
+    try {
+      const out = await session.run({ [RECON_INPUTS.image]: image }, ['recon']);
+      const recon = out.extra.recon.toFloat32();
+      const x = image.toFloat32();
+      const e = recon.map((v, i) => v - x[i]);
+      let l1 = 0;
+      let l2 = 0;
+      for (const v of e) {
+        l1 += Math.abs(v);
+        l2 += v * v;
+      }
+      let dx = 0;
+      let dy = 0;
+      const at = (n: number, ch: number, y: number, xx: number) => e[((n * c + ch) * h + y) * w + xx];
+      for (let n = 0; n < b; n++) {
+        for (let ch = 0; ch < c; ch++) {
+          for (let y = 0; y < h; y++) for (let xx = 1; xx < w; xx++) dx += Math.abs(at(n, ch, y, xx) - at(n, ch, y, xx - 1));
+          for (let y = 1; y < h; y++) for (let xx = 0; xx < w; xx++) dy += Math.abs(at(n, ch, y, xx) - at(n, ch, y - 1, xx));
+        }
+      }
+      const expected = l1 / e.length + l2 / e.length + edgeWeight * (dx / (b * c * h * (w - 1)) + dy / (b * c * (h - 1) * w));
+      assert.ok(Math.abs(out.loss - expected) < 1e-5 * expected, `edge loss ${out.loss} vs ${expected} computed from the reconstruction`);
+      const plain = await (async () => {
+        const s2 = await TrainSession.create(frozen, readParameters(store, frozen.params), { threads: 1 });
+        try {
+          return (await s2.run({ [RECON_INPUTS.image]: image })).loss;
+        } finally {
+          await s2.release();
+        }
+      })();
+      assert.ok(out.loss > plain * 1.01, `the edge term adds to the loss (${out.loss} vs ${plain})`);
+      let norm2 = 0;
+      for (const g of out.grads.values()) for (const v of g) norm2 += v * v;
+      const stepSize = 1e-4 / Math.sqrt(norm2);
+      for (const [k, v] of session.values) {
+        const g = out.grads.get(k)!;
+        for (let i = 0; i < v.length; i++) v[i] -= stepSize * g[i];
+      }
+      const moved = await session.run({ [RECON_INPUTS.image]: image });
+      const predicted = stepSize * norm2; // first-order decrease
+      const actual = out.loss - moved.loss;
+      assert.ok(Math.abs(actual - predicted) < 0.1 * predicted, `loss decrease ${actual} vs first-order ${predicted}`);
+    } finally {
+      await session.release();
+    }
+  });
 });

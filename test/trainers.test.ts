@@ -105,6 +105,39 @@ describe('trainers', () => {
     for (const f of ['loss.png', 'validation-000004.png', 'checkpoint-latest/vae/config.json']) assert.ok(fs.existsSync(path.join(straight, f)), f);
   });
 
+  it('train-vae --freeze-encoder: the encoder stays bit-exact (so do its latents), the decoder trains, and it resumes exactly', async () => {
+    const init = path.join(root, 'vae-for-freeze');
+    await trainVae(vaeOptions(init, 2));
+    const initDir = path.join(init, 'checkpoint-latest', 'vae');
+    const frozen = (out: string, steps: number, stopAfter?: number): VaeTrainOptions => ({ ...vaeOptions(out, steps, stopAfter), config: undefined, init: initDir, freezeEncoder: true });
+    const straight = path.join(root, 'vae-frozen-straight');
+    const resumed = path.join(root, 'vae-frozen-resumed');
+    await trainVae(frozen(straight, 4));
+    await trainVae(frozen(resumed, 4, 2)); // interrupted after step 2
+    await trainVae(frozen(resumed, 4));
+    assert.deepEqual(lossColumn(path.join(resumed, 'metrics.csv')), lossColumn(path.join(straight, 'metrics.csv')));
+    const weights = (dir: string) => readSafetensors(path.join(dir, 'diffusion_pytorch_model.safetensors'));
+    const before = weights(initDir);
+    const after = weights(path.join(straight, 'checkpoint-latest', 'vae'));
+    assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), 'the checkpoint has every weight, the frozen ones too');
+    let encoderKeys = 0;
+    let decoderChanged = 0;
+    for (const [key, t] of before) {
+      const a = after.get(key)!;
+      if (key.startsWith('encoder.')) {
+        encoderKeys++;
+        assert.deepEqual(a.toFloat32(), t.toFloat32(), `frozen ${key}`);
+      } else if (!a.toFloat32().every((v, i) => v === t.toFloat32()[i])) decoderChanged++;
+    }
+    assert.ok(encoderKeys > 10, `${encoderKeys} encoder weights`);
+    assert.ok(decoderChanged > 10, `${decoderChanged} decoder weights changed`);
+    // the optimizer state covers the decoder alone
+    const state = readSafetensors(path.join(resumed, 'checkpoint-latest', 'training_state.safetensors'));
+    assert.ok([...state.keys()].every((k) => !k.includes('encoder.') || k.includes('decoder.')), 'no encoder state');
+    const b = readSafetensors(path.join(straight, 'checkpoint-latest', 'training_state.safetensors'));
+    for (const [k, t] of b) assert.deepEqual(state.get(k)!.data, t.data, `${k} after resuming`);
+  });
+
   it('train: flow matching resumes exactly, and a checkpoint is a pipeline folder that generates', async () => {
     const base = path.join(root, 'base');
     await trainVae(vaeOptions(path.join(root, 'vae-for-base'), 2));

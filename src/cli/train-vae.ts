@@ -19,6 +19,8 @@ Options:
   --out DIR               output folder
   --config FILE           AutoencoderDC config.json to train from scratch
   --init DIR              an AutoencoderDC folder to fine-tune
+  --freeze-encoder        train the decoder only (latents unchanged: keeps a trained transformer valid)
+  --edge-weight X         add X * mean |pixel differences of the error| (sharper edges and corners; default 0)
   --resume                continue from OUT/checkpoint-latest (same data and options)
   --steps N               optimizer steps (default 2000)
   --batch N               crops per step (default 8)
@@ -46,6 +48,8 @@ export async function trainVaeCommand(argv: string[]): Promise<void> {
       config: { type: 'string' },
       init: { type: 'string' },
       resume: { type: 'boolean' },
+      'freeze-encoder': { type: 'boolean' },
+      'edge-weight': { type: 'string' },
       steps: { type: 'string' },
       batch: { type: 'string' },
       crop: { type: 'string' },
@@ -81,6 +85,8 @@ export async function trainVaeCommand(argv: string[]): Promise<void> {
     config,
     init: v.init,
     resume: Boolean(v.resume),
+    freezeEncoder: Boolean(v['freeze-encoder']),
+    edgeWeight: v['edge-weight'] !== undefined ? parseNumber(v['edge-weight'], '--edge-weight') : undefined,
     steps: parseBounded(v.steps ?? '2000', '--steps', LIMITS.trainSteps),
     batch: parseBounded(v.batch ?? '8', '--batch', LIMITS.trainBatch),
     crop: parseImageSize(v.crop ?? '128', '--crop'),

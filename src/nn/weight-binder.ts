@@ -24,9 +24,10 @@ export interface WeightBinderOptions {
   keyFor?: (name: string) => string;
   /**
    * Training: every weight becomes a float32 graph input named by its checkpoint key (fed each step, so an
-   * optimizer can change it), instead of external data bound into the session. See `parameters`.
+   * optimizer can change it), instead of external data bound into the session. See `parameters`. A predicate
+   * makes only the checkpoint keys it accepts inputs (the rest stay frozen external data, e.g. a frozen encoder).
    */
-  asInputs?: boolean;
+  asInputs?: boolean | ((key: string) => boolean);
   /** LoRA adapters: added on the activations by the linear layers (loraDelta), or fused into the weights here. */
   lora?: LoraSet;
   /**
@@ -136,7 +137,8 @@ export class WeightBinder {
     }
     const located = this.take(name, shape);
     if (!located) return this.placeholder(name, viewShape ?? shape);
-    if (this.options.asInputs) {
+    const asInput = this.options.asInputs;
+    if (asInput === true || (typeof asInput === 'function' && asInput(located.info.name))) {
       const input = this.graph.input(located.info.name, 'float32', viewShape ?? shape);
       this.inputs.push({ key: located.info.name, shape, input });
       this.stored.set(name, input);

@@ -16,7 +16,7 @@ import { ConfigReader, readJsonFile } from '../io/config.js';
 import { Dcae } from '../models/dcae/model.js';
 import { loadTrainingImage, readCaptionFolder } from './caption-folder.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { buildDcaeReconstructionGraph, RECON_INPUTS } from './dcae-objective.js';
+import { buildDcaeReconstructionGraph, isDecoderKey, RECON_INPUTS } from './dcae-objective.js';
 import { dcaeParameterShapes, initializeDcae, writeDiffusersComponent } from './initialize.js';
 import { MetricsLog } from './metrics-log.js';
 import { AdamW, LearningRateSchedule, clipGradNorm, learningRate } from './optimizer.js';
@@ -30,6 +30,13 @@ export interface VaeTrainOptions {
   /** A diffusers AutoencoderDC config.json to start from scratch, or a folder with weights to fine-tune. */
   readonly config?: Record<string, unknown>;
   readonly init?: string;
+  /**
+   * Train the decoder alone, the encoder frozen: its latents stay exactly what a transformer trained on them
+   * expects, so a finished pipeline's decoder can be sharpened without retraining the transformer.
+   */
+  readonly freezeEncoder?: boolean;
+  /** Weight of the edge term of the loss (dcae-objective.ts); default 0 (L1 + L2 only). */
+  readonly edgeWeight?: number;
   readonly steps: number;
   readonly batch: number;
   /** Side of the square training crops (a multiple of the compression ratio). */
@@ -98,9 +105,24 @@ export async function trainVae(o: VaeTrainOptions): Promise<VaeTrainResult> {
   }
   if (o.crop > o.imageSize) throw new Error(`--crop ${o.crop} is larger than --image-size ${o.imageSize}`);
   const store = WeightStore.open(findWeights(componentDir, ['diffusion_pytorch_model']));
-  const trainable = buildDcaeReconstructionGraph(config, store, { batch: o.batch, height: o.crop, width: o.crop });
+  const trainable = buildDcaeReconstructionGraph(config, store, { batch: o.batch, height: o.crop, width: o.crop }, {
+    trainable: o.freezeEncoder ? 'decoder' : 'all',
+    edgeWeight: o.edgeWeight,
+  });
   values ??= readParameters(store, trainable.params);
   const shapes = dcaeParameterShapes(config);
+  // A frozen encoder is not in `values` (nothing trains it): checkpoints write it back from the starting weights.
+  const frozen = new Map<string, HostTensor>();
+  if (o.freezeEncoder) {
+    for (const [key, shape] of shapes) if (!isDecoderKey(key)) frozen.set(key, HostTensor.float32(shape, Float32Array.from(store.read(key).toFloat32())));
+  }
+  const writeModel = o.freezeEncoder
+    ? (dir: string, weights: ReadonlyMap<string, Float32Array>) => {
+        const all = new Map(frozen);
+        for (const [key, v] of weights) all.set(key, HostTensor.float32(shapes.get(key)!, v));
+        writeDiffusersComponent(path.join(dir, 'vae'), rawConfig, all);
+      }
+    : undefined;
   const session = await TrainSession.create(trainable, values, { threads: o.threads });
 
   o.progress?.stage(`loading ${train.length} training images from ${o.data}`);
@@ -115,12 +137,12 @@ export async function trainVae(o: VaeTrainOptions): Promise<VaeTrainResult> {
   const batch = new Float32Array(o.batch * 3 * crop * crop);
   let psnr = NaN;
   const checkpoint = async (step: number) => {
-    saveCheckpoint(latest, { step, component: 'vae', config: rawConfig, shapes, values: session.values, optimizer });
+    saveCheckpoint(latest, { step, component: 'vae', config: rawConfig, shapes, values: session.values, optimizer, writeModel });
     psnr = await validate(latest, validationImages, size, path.join(o.out, `validation-${String(step).padStart(6, '0')}.png`), o.threads);
     o.progress?.stage(`step ${step}: checkpoint ${latest}, validation PSNR ${psnr.toFixed(2)} dB`);
   };
   try {
-    o.progress?.stage(`training the autoencoder: steps ${start + 1}..${o.steps}, batch ${o.batch} crops of ${crop} px`);
+    o.progress?.stage(`training the autoencoder${o.freezeEncoder ? "'s decoder (encoder frozen)" : ''}: steps ${start + 1}..${o.steps}, batch ${o.batch} crops of ${crop} px`);
     let tStep = performance.now();
     const end = Math.min(o.steps, o.stopAfter ?? o.steps);
     for (let step = start + 1; step <= end; step++) {
@@ -156,7 +178,7 @@ export async function trainVae(o: VaeTrainOptions): Promise<VaeTrainResult> {
   } finally {
     await session.release();
   }
-  writeLossCurve(log, path.join(o.out, 'loss.png'), 'DC-AE reconstruction loss (L1 + L2)', 'val_psnr', 'validation PSNR (dB)');
+  writeLossCurve(log, path.join(o.out, 'loss.png'), o.edgeWeight ? `DC-AE reconstruction loss (L1 + L2 + ${o.edgeWeight} x edges)` : 'DC-AE reconstruction loss (L1 + L2)', 'val_psnr', 'validation PSNR (dB)');
   return { step: Math.min(o.steps, o.stopAfter ?? o.steps), validationPsnr: psnr, checkpoint: latest, seconds: (performance.now() - t0) / 1000 };
 }
 
