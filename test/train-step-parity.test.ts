@@ -55,6 +55,16 @@ async function step(fixture: string, session: TrainSession, optimizer: AdamW, fe
   return { out, ordered, m };
 }
 
+/** The DC-AE train-step fixture's model config, weights and input image batch. */
+function dcaeFixture(fixture: string) {
+  const dir = fixturePath(fixture, 'component');
+  return {
+    config: readDcaeConfig(path.join(dir, 'config.json')),
+    store: WeightStore.open(findWeights(dir, ['diffusion_pytorch_model'])),
+    image: fixtureTensor(fixture, 'inputs', 'image'),
+  };
+}
+
 describe('training parity with PyTorch', () => {
   it('sana_train_step_tiny: flow-matching loss, gradients, clipping and two AdamW steps', async () => {
     const fixture = 'sana_train_step_tiny';
@@ -98,10 +108,7 @@ describe('training parity with PyTorch', () => {
 
   it('dcae_train_step_tiny: L1 + L2 reconstruction loss through encoder and decoder, gradients, one AdamW step', async () => {
     const fixture = 'dcae_train_step_tiny';
-    const dir = fixturePath(fixture, 'component');
-    const config = readDcaeConfig(path.join(dir, 'config.json'));
-    const store = WeightStore.open(findWeights(dir, ['diffusion_pytorch_model']));
-    const image = fixtureTensor(fixture, 'inputs', 'image');
+    const { config, store, image } = dcaeFixture(fixture);
     const [b, , h, w] = image.shape;
     const trainable = buildDcaeReconstructionGraph(config, store, { batch: b, height: h, width: w });
     const session = await TrainSession.create(trainable, readParameters(store, trainable.params), { threads: 1 });
@@ -125,10 +132,7 @@ describe('training parity with PyTorch', () => {
 
   it('dcae_train_step_tiny, encoder frozen: the decoder gradients are PyTorch\'s; the edge term adds mean |dx|, |dy| of the error', async () => {
     const fixture = 'dcae_train_step_tiny';
-    const dir = fixturePath(fixture, 'component');
-    const config = readDcaeConfig(path.join(dir, 'config.json'));
-    const store = WeightStore.open(findWeights(dir, ['diffusion_pytorch_model']));
-    const image = fixtureTensor(fixture, 'inputs', 'image');
+    const { config, store, image } = dcaeFixture(fixture);
     const [b, c, h, w] = image.shape;
     const m = manifest(fixture);
     const expectedGrads = readSafetensors(fixturePath(fixture, 'grads.safetensors'));

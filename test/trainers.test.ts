@@ -123,17 +123,18 @@ describe('trainers', () => {
     let encoderKeys = 0;
     let decoderChanged = 0;
     for (const [key, t] of before) {
-      const a = after.get(key)!;
+      const a = after.get(key)!.toFloat32();
+      const initial = t.toFloat32();
       if (key.startsWith('encoder.')) {
         encoderKeys++;
-        assert.deepEqual(a.toFloat32(), t.toFloat32(), `frozen ${key}`);
-      } else if (!a.toFloat32().every((v, i) => v === t.toFloat32()[i])) decoderChanged++;
+        assert.deepEqual(a, initial, `frozen ${key}`);
+      } else if (!a.every((v, i) => v === initial[i])) decoderChanged++;
     }
     assert.ok(encoderKeys > 10, `${encoderKeys} encoder weights`);
     assert.ok(decoderChanged > 10, `${decoderChanged} decoder weights changed`);
     // the optimizer state covers the decoder alone
     const state = readSafetensors(path.join(resumed, 'checkpoint-latest', 'training_state.safetensors'));
-    assert.ok([...state.keys()].every((k) => !k.includes('encoder.') || k.includes('decoder.')), 'no encoder state');
+    assert.ok([...state.keys()].every((k) => !k.includes('encoder.')), 'no encoder state');
     const b = readSafetensors(path.join(straight, 'checkpoint-latest', 'training_state.safetensors'));
     for (const [k, t] of b) assert.deepEqual(state.get(k)!.data, t.data, `${k} after resuming`);
   });

@@ -2,7 +2,7 @@
 
 import { parseArgs } from 'node:util';
 import { writeShapesDataset } from '../train/shapes/dataset.js';
-import { DEFAULT_KIND_WEIGHTS, SCENE_KINDS, type KindWeights, type SceneKind } from '../train/shapes/scene.js';
+import { DEFAULT_KIND_WEIGHTS, SCENE_KINDS, checkKindWeights, type KindWeights, type SceneKind } from '../train/shapes/scene.js';
 import { parseNumber, parsePositiveInt, parseBounded, parseImageSize } from './arg-values.js';
 import { LIMITS } from '../limits.js';
 import { UsageError } from './errors.js';
@@ -26,8 +26,11 @@ export function parseKindWeights(text: string, flag: string): KindWeights {
     if (!SCENE_KINDS.includes(kind)) throw new UsageError(`${flag}: unknown kind "${m[1]}" (expected ${SCENE_KINDS.join(', ')})`);
     weights[kind] = Number(m[2]);
   }
-  if (!SCENE_KINDS.some((k) => weights[k] > 0)) throw new UsageError(`${flag}: at least one kind needs a weight > 0`);
-  return weights;
+  try {
+    return checkKindWeights(weights, flag);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 export async function makeShapesCommand(argv: string[]): Promise<void> {

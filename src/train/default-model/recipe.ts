@@ -17,7 +17,8 @@ import { TrainProgress } from '../progress.js';
 import { initializeSanaTransformer, writeDiffusersComponent } from '../initialize.js';
 import { parseSanaTransformerConfig } from '../../models/sana/config.js';
 import { readJsonFile } from '../../io/config.js';
-import { writeShapesDataset } from '../shapes/dataset.js';
+import { CAPTIONS_FILE, writeShapesDataset } from '../shapes/dataset.js';
+import type { KindWeights } from '../shapes/scene.js';
 import { evaluationPrompts } from '../shapes/evaluation.js';
 import { writeSeededGemma2, writeShapesTokenizer } from '../text-encoder/tiny-gemma.js';
 import { trainTransformer } from '../transformer-trainer.js';
@@ -81,25 +82,17 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
   const relationBase = path.join(o.work, 'base-relations');
   const r = RECIPE;
 
-  // 1. Data: a small set for the autoencoder (crops), a larger one for the transformer; disjoint seeds.
-  if (!fs.existsSync(path.join(vaeData, 'captions.jsonl'))) {
-    o.progress?.stage(`writing ${count(r.vae.images + r.vae.validation)} images to ${vaeData}`);
-    writeShapesDataset(vaeData, { count: count(r.vae.images + r.vae.validation), seed: 1, size: DEFAULT_IMAGE_SIZE, split: 'train' });
-  }
-  if (!fs.existsSync(path.join(data, 'captions.jsonl'))) {
-    o.progress?.stage(`writing ${count(r.transformer.images)} images to ${data}`);
-    writeShapesDataset(data, { count: count(r.transformer.images), seed: 2, size: DEFAULT_IMAGE_SIZE, split: 'train' });
-  }
-  if (!fs.existsSync(path.join(composeData, 'captions.jsonl'))) {
-    o.progress?.stage(`writing ${count(r.transformerCompose.images)} images to ${composeData}`);
-    writeShapesDataset(composeData, { count: count(r.transformerCompose.images), seed: r.transformerCompose.dataSeed, size: DEFAULT_IMAGE_SIZE, split: 'train' });
-  }
-
-  if (!fs.existsSync(path.join(relationData, 'captions.jsonl'))) {
-    const rel = r.transformerRelations;
-    o.progress?.stage(`writing ${count(rel.images)} relation-heavy images to ${relationData}`);
-    writeShapesDataset(relationData, { count: count(rel.images), seed: rel.dataSeed, size: DEFAULT_IMAGE_SIZE, split: 'train', kinds: rel.kinds });
-  }
+  // 1. Data: a small set for the autoencoder (crops), larger ones for the transformer runs; disjoint seeds. A folder
+  //    with captions.jsonl is complete (writeShapesDataset writes it last), so an interrupted recipe keeps it.
+  const ensureShapes = (dir: string, images: number, seed: number, kinds?: KindWeights) => {
+    if (fs.existsSync(path.join(dir, CAPTIONS_FILE))) return;
+    o.progress?.stage(`writing ${images} ${kinds ? 'relation-heavy ' : ''}images to ${dir}`);
+    writeShapesDataset(dir, { count: images, seed, size: DEFAULT_IMAGE_SIZE, split: 'train', kinds });
+  };
+  ensureShapes(vaeData, count(r.vae.images + r.vae.validation), 1);
+  ensureShapes(data, count(r.transformer.images), 2);
+  ensureShapes(composeData, count(r.transformerCompose.images), r.transformerCompose.dataSeed);
+  ensureShapes(relationData, count(r.transformerRelations.images), r.transformerRelations.dataSeed, r.transformerRelations.kinds);
 
   // 2. The autoencoder.
   const vaeOut = path.join(o.work, 'vae');
