@@ -85,6 +85,8 @@ test('the CLI: a flag past its limit exits 2 with one line naming the flag, befo
     [['generate', 'a', '--max-sequence-length', '5000'], /^sana generate: max sequence length is 5000/],
     [['make-shapes', '--out', path.join(root, 's'), '--count', '99999999'], /^sana make-shapes: --count is 99999999; at most 10000000/],
     [['make-shapes', '--out', path.join(root, 's'), '--size', '9000'], /^sana make-shapes: --size is 9000; at most 8192/],
+    [['make-shapes', '--out', path.join(root, 's'), '--position-first', '2'], /^sana make-shapes: --position-first: expected a probability in \[0, 1\], got 2/],
+    [['make-shapes', '--out', path.join(root, 's'), '--omit-color', '0.6', '--omit-shape', '0.6'], /^sana make-shapes: --omit-color \+ --omit-shape must be at most 1, got 0.6 \+ 0.6/],
     [['serve', '--max-steps', '5000'], /^sana serve: --max-steps is 5000; at most 1000/],
     [['serve', '--max-size', '16'], /^sana serve: --max-size must be an integer >= 32, got 16/],
   ];

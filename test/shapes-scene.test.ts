@@ -305,3 +305,62 @@ test('kind weights: the defaults give the default data set, other weights shift 
   assert.throws(() => parseKindWeights('relation', '--kinds'), /--kinds: expected KIND=WEIGHT/);
   assert.throws(() => parseKindWeights('relation=0', '--kinds'), /at least one kind/);
 });
+
+test('caption options: position-first 0 and omitted colours or shapes change only the wording they name', () => {
+  const n = 600;
+  const withOptions = (captions: Parameters<typeof sampleShapesExample>[4]) =>
+    Array.from({ length: n }, (_, i) => sampleShapesExample(4, i, 'train', DEFAULT_KIND_WEIGHTS, captions));
+  const plain = withOptions(undefined);
+  // no options, empty options and the default probability written out give the default data set
+  assert.deepEqual(withOptions({}), plain);
+  assert.deepEqual(withOptions({ positionFirst: 0.2, omitColor: 0, omitShape: 0 }), plain);
+
+  // positionFirst 0: every single-object caption starts with its object; other kinds and the scenes are unchanged
+  const objectFirst = withOptions({ positionFirst: 0 });
+  let reordered = 0;
+  for (let i = 0; i < n; i++) {
+    assert.deepEqual(objectFirst[i].scene, plain[i].scene);
+    const c = objectFirst[i].caption;
+    if (plain[i].scene.kind === 'single') {
+      assert.match(c, /^an? /, `"${c}" opens with its object`);
+      if (plain[i].caption !== c) reordered++;
+    } else {
+      assert.equal(c, plain[i].caption);
+    }
+  }
+  assert.ok(reordered > 20, `${reordered} captions reordered`);
+
+  // omitted attributes: shares near the requested ones, and what remains is still true of the scene
+  const omitted = withOptions({ omitColor: 0.2, omitShape: 0.2 });
+  let objects = 0;
+  let noColor = 0;
+  let noShape = 0;
+  for (let i = 0; i < n; i++) {
+    const { scene, caption } = omitted[i];
+    assert.deepEqual(scene, plain[i].scene);
+    const words = caption.split(' ');
+    const kept = scene.kind === 'count' ? [scene.objects[0]] : scene.objects;
+    for (const o of kept) {
+      objects++;
+      const hasColor = words.includes(o.color);
+      const hasShape = words.includes(o.shape) || words.includes(SHAPE_PLURALS[o.shape]);
+      assert.ok(hasColor || hasShape, `"${caption}" names neither the colour nor the shape of a ${o.color} ${o.shape}`);
+      if (!hasColor) noColor++;
+      if (!hasShape) noShape++;
+    }
+    for (const w of words) assert.ok(!COLORS.includes(w as never) || scene.objects.some((o) => o.color === w) || w === scene.background, `"${caption}": ${w} is not in the scene`);
+  }
+  // two objects may share a colour or shape, which hides an omission from this count: the shares are lower bounds
+  assert.ok(noColor / objects > 0.12 && noColor / objects < 0.24, `colour left out of ${noColor} / ${objects}`);
+  assert.ok(noShape / objects > 0.12 && noShape / objects < 0.24, `shape left out of ${noShape} / ${objects}`);
+  assert.ok(omitted.some((e) => / shapes?( |$)/.test(e.caption)), 'some caption says "shape"');
+
+  const root = tempDir();
+  try {
+    assert.throws(() => writeShapesDataset(path.join(root, 'a'), { count: 1, seed: 0, split: 'train', captions: { positionFirst: 1.5 } }), /positionFirst must be a probability in \[0, 1\], got 1.5/);
+    assert.throws(() => writeShapesDataset(path.join(root, 'b'), { count: 1, seed: 0, split: 'train', captions: { omitColor: 0.7, omitShape: 0.5 } }), /omitColor \+ omitShape must be at most 1/);
+    assert.ok(!fs.existsSync(path.join(root, 'a')) && !fs.existsSync(path.join(root, 'b')), 'refused options write nothing');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -39,6 +39,67 @@ export const RELATION_PHRASES: Readonly<Record<RelationName, readonly string[]>>
 const OMIT_SIZE_PROBABILITY = 0.25;
 const MENTION_GRAY_PROBABILITY = 0.2;
 
+/** How often a single-object caption opens with the position ("on the left, a red circle"), by default. */
+export const DEFAULT_POSITION_FIRST_PROBABILITY = 0.2;
+
+export interface CaptionOptions {
+  /**
+   * Probability that a single-object caption names the position first; default DEFAULT_POSITION_FIRST_PROBABILITY.
+   * 0 keeps the object before its position in every caption, as relation captions keep the subject before the
+   * relation: under a causal text encoder the words after "left" then always belong to what is not on the left.
+   * The random draw is made either way, so every other word of every caption stays the same.
+   */
+  readonly positionFirst?: number;
+  /**
+   * Probability that an object's colour word is left out ("a circle on the left"); default 0. Captions that name
+   * a shape without its colour, or a colour without its shape (omitShape), make the shape word alone decide the
+   * shape and the colour word alone the colour, which is what a held-out pair ("a purple triangle") needs: its two
+   * words were only ever seen apart. The caption stays true of its image (it promises less).
+   */
+  readonly omitColor?: number;
+  /** Probability that an object's shape word becomes "shape" ("a red shape on the left", "two red shapes"); default 0. */
+  readonly omitShape?: number;
+}
+
+export function checkCaptionOptions(o: CaptionOptions, where: string): CaptionOptions {
+  for (const key of ['positionFirst', 'omitColor', 'omitShape'] as const) {
+    const p = o[key];
+    if (p !== undefined && !(Number.isFinite(p) && p >= 0 && p <= 1)) {
+      throw new RangeError(`${where}: ${key} must be a probability in [0, 1], got ${p}`);
+    }
+  }
+  if ((o.omitColor ?? 0) + (o.omitShape ?? 0) > 1) {
+    throw new RangeError(`${where}: omitColor + omitShape must be at most 1 (an object keeps its colour or its shape), got ${o.omitColor} + ${o.omitShape}`);
+  }
+  return o;
+}
+
+/** The words that name an object in one caption: its colour and shape, or one of them (CaptionOptions omit*). */
+interface NamedAttributes {
+  readonly color: string | null;
+  readonly shape: string;
+  readonly plural: string;
+}
+
+/**
+ * Which of the object's attributes the caption names. Draws only when an omit probability is set, so captions made
+ * without these options are the ones made before they existed.
+ */
+function namedAttributes(rng: ShapesRng, object: Pick<SceneObject, 'color' | 'shape'>, o: CaptionOptions): NamedAttributes {
+  const full = { color: object.color, shape: object.shape, plural: SHAPE_PLURALS[object.shape] };
+  const omitColor = o.omitColor ?? 0;
+  const omitShape = o.omitShape ?? 0;
+  if (omitColor === 0 && omitShape === 0) return full;
+  const u = rng.float();
+  if (u < omitColor) return { ...full, color: null };
+  if (u < omitColor + omitShape) return { ...full, shape: 'shape', plural: 'shapes' };
+  return full;
+}
+
+function namedPhrase(names: NamedAttributes, sizeWord: string | null): string {
+  return withArticle([sizeWord, names.color, names.shape].filter((w) => w !== null).join(' '));
+}
+
 export function withArticle(phrase: string): string {
   return `${/^[aeiou]/.test(phrase) ? 'an' : 'a'} ${phrase}`;
 }
@@ -57,31 +118,32 @@ function backgroundPhrase(rng: ShapesRng, scene: Scene): string {
   return rng.chance(MENTION_GRAY_PROBABILITY) ? ` on ${withArticle(DEFAULT_BACKGROUND)} background` : '';
 }
 
-function singleCaption(rng: ShapesRng, scene: SingleScene): string {
-  const object = objectPhrase(scene.objects[0], sizeWordFor(rng, scene.objects[0].size));
+function singleCaption(rng: ShapesRng, scene: SingleScene, o: CaptionOptions): string {
+  const object = namedPhrase(namedAttributes(rng, scene.objects[0], o), sizeWordFor(rng, scene.objects[0].size));
   const where = rng.pick(POSITION_PHRASES[scene.position]);
   const background = backgroundPhrase(rng, scene);
   // The position first now and then ("on the left, a red circle"), so the object is not always the opening word.
-  return rng.chance(0.2) ? `${where}, ${object}${background}` : `${object} ${where}${background}`;
+  const positionFirst = rng.chance(o.positionFirst ?? DEFAULT_POSITION_FIRST_PROBABILITY);
+  return positionFirst ? `${where}, ${object}${background}` : `${object} ${where}${background}`;
 }
 
-function relationCaption(rng: ShapesRng, scene: RelationScene): string {
+function relationCaption(rng: ShapesRng, scene: RelationScene, o: CaptionOptions): string {
   const [subject, reference] = scene.objects;
-  const a = objectPhrase(subject, sizeWordFor(rng, subject.size));
-  const b = objectPhrase(reference, sizeWordFor(rng, reference.size));
+  const a = namedPhrase(namedAttributes(rng, subject, o), sizeWordFor(rng, subject.size));
+  const b = namedPhrase(namedAttributes(rng, reference, o), sizeWordFor(rng, reference.size));
   return `${a} ${rng.pick(RELATION_PHRASES[scene.relation])} ${b}${backgroundPhrase(rng, scene)}`;
 }
 
-function countCaption(rng: ShapesRng, scene: CountScene): string {
-  const { color, shape, size } = scene.objects[0];
-  const sizeWord = sizeWordFor(rng, size);
-  const words = [COUNT_WORDS[scene.count], sizeWord, color, SHAPE_PLURALS[shape]].filter((w) => w !== null);
+function countCaption(rng: ShapesRng, scene: CountScene, o: CaptionOptions): string {
+  const names = namedAttributes(rng, scene.objects[0], o);
+  const sizeWord = sizeWordFor(rng, scene.objects[0].size);
+  const words = [COUNT_WORDS[scene.count], sizeWord, names.color, names.plural].filter((w) => w !== null);
   return `${words.join(' ')}${backgroundPhrase(rng, scene)}`;
 }
 
 /** A caption for the scene, drawn with rng (pass a generator keyed to the example for determinism). */
-export function captionScene(scene: Scene, rng: ShapesRng): string {
-  if (scene.kind === 'single') return singleCaption(rng, scene);
-  if (scene.kind === 'relation') return relationCaption(rng, scene);
-  return countCaption(rng, scene);
+export function captionScene(scene: Scene, rng: ShapesRng, options: CaptionOptions = {}): string {
+  if (scene.kind === 'single') return singleCaption(rng, scene, options);
+  if (scene.kind === 'relation') return relationCaption(rng, scene, options);
+  return countCaption(rng, scene, options);
 }

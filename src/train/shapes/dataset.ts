@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeBytesAtomic, writeFileAtomic } from '../../io/atomic-write.js';
 import { encodePng } from '../../io/png.js';
-import { captionScene } from './caption.js';
+import { captionScene, checkCaptionOptions, type CaptionOptions } from './caption.js';
 import { ShapesRng } from './random.js';
 import { renderScene } from './render.js';
 import { DEFAULT_KIND_WEIGHTS, checkKindWeights, sampleScene, type KindWeights, type Scene } from './scene.js';
@@ -29,13 +29,20 @@ export interface ShapesExample {
 
 /**
  * Example `index` of the stream `seed` of a split; the same arguments give the same example everywhere. `kinds`
- * reweights the scene kinds (a relation-heavy set for fine-tuning); the default weights give the default data set.
+ * reweights the scene kinds (a relation-heavy set for fine-tuning) and `captions` the wording; the defaults give the
+ * default data set.
  */
-export function sampleShapesExample(seed: number, index = 0, split: ShapesSplit = 'train', kinds: KindWeights = DEFAULT_KIND_WEIGHTS): ShapesExample {
+export function sampleShapesExample(
+  seed: number,
+  index = 0,
+  split: ShapesSplit = 'train',
+  kinds: KindWeights = DEFAULT_KIND_WEIGHTS,
+  captions: CaptionOptions = {},
+): ShapesExample {
   const streams = STREAMS[split];
   if (streams === undefined) throw new RangeError(`split must be "train" or "validation", got ${JSON.stringify(split)}`);
   const scene = sampleScene(new ShapesRng(streams.scene, seed, index), kinds);
-  return { scene, caption: captionScene(scene, new ShapesRng(streams.caption, seed, index)) };
+  return { scene, caption: captionScene(scene, new ShapesRng(streams.caption, seed, index), captions) };
 }
 
 export interface ShapesDatasetOptions {
@@ -46,6 +53,8 @@ export interface ShapesDatasetOptions {
   readonly split: ShapesSplit;
   /** Relative share of single, relation and count scenes; default DEFAULT_KIND_WEIGHTS (0.4, 0.35, 0.25). */
   readonly kinds?: KindWeights;
+  /** Caption wording options (how often a single object's position comes first). */
+  readonly captions?: CaptionOptions;
 }
 
 export interface ShapesDatasetSummary {
@@ -87,13 +96,14 @@ export function writeShapesDataset(dir: string, options: ShapesDatasetOptions): 
   if (!Number.isInteger(size) || size < 8) throw new RangeError(`writeShapesDataset: size ${size} must be an integer >= 8`);
   if (STREAMS[split] === undefined) throw new RangeError(`writeShapesDataset: split must be "train" or "validation", got ${JSON.stringify(split)}`);
   const kinds = checkKindWeights(options.kinds ?? DEFAULT_KIND_WEIGHTS, 'writeShapesDataset: kinds');
+  const captions = checkCaptionOptions(options.captions ?? {}, 'writeShapesDataset: captions');
   ensureEmptyDir(dir);
   fs.mkdirSync(path.join(dir, IMAGES_DIR));
   const digits = Math.max(5, String(Math.max(0, count - 1)).length);
   const files: string[] = [];
   const lines: string[] = [];
   for (let i = 0; i < count; i++) {
-    const { scene, caption } = sampleShapesExample(seed, i, split, kinds);
+    const { scene, caption } = sampleShapesExample(seed, i, split, kinds, captions);
     const file = `${IMAGES_DIR}/${String(i).padStart(digits, '0')}.png`;
     writeBytesAtomic(path.join(dir, file), encodePng(renderScene(scene, size)));
     files.push(file);
