@@ -4,10 +4,12 @@
 //
 // Per token r: s_r = max_k |x_rk| / 127 and q_rk = round(x_rk / s_r) + 128 (uint8, zero point 128, one for all rows
 // so that MatMulInteger takes a scalar zero point); per output channel n: t_n = max_k |W_nk| / 127 and
-// c_kn = round(W_nk / t_n) (int8, zero point 0). Then y_rn = s_r t_n sum_k (q_rk - 128) c_kn + b_n.
+// c_kn = round(W_nk / t_n) (int8, zero point 0; uint8 c + 128 with zero point 128 where MLAS's u8 x s8 kernel saturates,
+// see INT8_WEIGHT_CODES). Then y_rn = s_r t_n sum_k (q_rk - 128) c_kn + b_n.
 // Per-token scales follow the activations' row-to-row range (a DiT token's norm varies a lot across the grid);
 // bench/int8-linear.ts compares this with per-tensor DynamicQuantizeLinear and com.microsoft DynamicQuantizeMatMul.
 
+import * as fs from 'node:fs';
 import { Graph, Tensor } from '../graph/graph.js';
 import { abs, add, div, maximum, mul } from '../graph/ops/elementwise.js';
 import { reduceMax } from '../graph/ops/norm.js';
@@ -50,7 +52,7 @@ export function int8LinearProvider(
     let pending: PerChannelInt8 | undefined;
     const quantized = () => (pending ??= quantizePerChannel(where.file.read(where.info.name), outF, inF));
     const bytes = (t: HostTensor) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    const codes = sink.tensor(g, `${prefix}.weight.int8`, 'int8', [inF, outF], (emit) => emit(bytes(quantized().codes)));
+    const codes = sink.tensor(g, `${prefix}.weight.int8`, INT8_WEIGHT_CODES, [inF, outF], (emit) => emit(bytes(quantized().codes)));
     const scales = sink.tensor(g, `${prefix}.weight.scale`, 'float32', [outF], (emit) => {
       emit(bytes(quantized().scales));
       pending = undefined;
@@ -59,15 +61,49 @@ export function int8LinearProvider(
   };
 }
 
+/**
+ * How weight codes are stored for MatMulInteger. MLAS's u8 x s8 kernel for x86 CPUs without VNNI (AVX2 alone)
+ * multiplies with vpmaddubsw, which adds the two products of each pair into a saturating int16: activation codes up
+ * to 255 times weight codes up to 127 reach 64770 per pair and are clipped at 32767. Measured on an AVX2-only EPYC:
+ * Gemma-2 tiny's int8 states fell to cosine 0.967-0.988 against transformers (0.999+ on VNNI CPUs), and 7-bit
+ * weights, which stay below the limit, still moved the end-to-end image 7x more than VNNI's int8. There the codes
+ * are stored as uint8 with zero point 128 (the same values shifted): MLAS's u8 x u8 kernel widens to int16 and adds
+ * in int32, so nothing saturates and the products equal the s8 ones. VNNI and AMX kernels add in int32 either way.
+ */
+export const INT8_WEIGHT_CODES: 'int8' | 'uint8' = integerGemmSaturates() ? 'uint8' : 'int8';
+
+function integerGemmSaturates(): boolean {
+  if (process.arch !== 'x64') return false;
+  let flags = '';
+  try {
+    flags = /^flags\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    return false; // not Linux: no way to tell here; signed codes as before
+  }
+  const has = new Set(flags.split(/\s+/));
+  return !['avx512_vnni', 'avx_vnni', 'amx_int8'].some((f) => has.has(f));
+}
+
+/**
+ * What the stored codes depend on besides the checkpoint, for weight-cache keys: empty for signed codes (so caches
+ * made before this existed keep their names), the code type otherwise.
+ */
+export function int8WeightSettings(): Record<string, string> {
+  return INT8_WEIGHT_CODES === 'int8' ? {} : { codes: INT8_WEIGHT_CODES };
+}
+
 export interface PerChannelInt8 {
-  /** int8 [in, out] (MatMulInteger's B layout), as raw bytes. */
-  readonly codes: HostTensor<'int8'>;
+  /** int8 [in, out] (MatMulInteger's B layout), as raw bytes; uint8 = int8 + 128 when asked for (INT8_WEIGHT_CODES). */
+  readonly codes: HostTensor<'int8'> | HostTensor<'uint8'>;
   /** float32 [out]: w ~ code * scale. */
   readonly scales: HostTensor<'float32'>;
 }
 
-/** Quantizes W [out, in] (any float dtype; a 1x1 conv kernel [out, in, 1, 1] as well) per output channel. */
-export function quantizePerChannel(weight: HostTensor, outF: number, inF: number): PerChannelInt8 {
+/**
+ * Quantizes W [out, in] (any float dtype; a 1x1 conv kernel [out, in, 1, 1] as well) per output channel, to codes in
+ * [-127, 127], stored as int8 or as uint8 shifted by 128.
+ */
+export function quantizePerChannel(weight: HostTensor, outF: number, inF: number, codeType: 'int8' | 'uint8' = INT8_WEIGHT_CODES): PerChannelInt8 {
   if (weight.size !== outF * inF) throw new Error(`quantizePerChannel: weight [${weight.shape.join(', ')}] is not [${outF}, ${inF}]`);
   const w = weight.toFloat32();
   const codes = new Int8Array(inF * outF);
@@ -80,7 +116,9 @@ export function quantizePerChannel(weight: HostTensor, outF: number, inF: number
     const inv = scale > 0 ? 1 / scale : 0;
     for (let k = 0; k < inF; k++) codes[k * outF + n] = Math.max(-127, Math.min(127, Math.round(w[n * inF + k] * inv)));
   }
-  return { codes: new HostTensor('int8', [inF, outF], new Uint8Array(codes.buffer)), scales: HostTensor.float32([outF], scales) };
+  const bytes = new Uint8Array(codes.buffer);
+  if (codeType === 'uint8') for (let i = 0; i < bytes.length; i++) bytes[i] = (bytes[i] + 128) & 0xff; // two's complement + 128
+  return { codes: new HostTensor(codeType, [inF, outF], bytes), scales: HostTensor.float32([outF], scales) };
 }
 
 /** Smallest per-token scale: an all-zero row quantizes to zeros instead of dividing by 0. */
@@ -97,12 +135,12 @@ export type Int8Activations = 'per-token' | 'per-tensor';
 export function int8Linear(x: Tensor, codes: Tensor, scales: Tensor, bias: Tensor | null, activations: Int8Activations = 'per-token'): Tensor {
   const g: Graph = x.graph;
   const [inF, outF] = codes.shape;
-  if (codes.dtype !== 'int8' || codes.rank !== 2) throw new Error(`int8Linear: codes ${describe(codes)} must be int8 [in, out]`);
+  if ((codes.dtype !== 'int8' && codes.dtype !== 'uint8') || codes.rank !== 2) throw new Error(`int8Linear: codes ${describe(codes)} must be int8 or uint8 [in, out]`);
   if (x.shape[x.rank - 1] !== inF) throw new Error(`int8Linear: input ${describe(x)} has ${x.shape[x.rank - 1]} features, weight expects ${inF}`);
   const flat = x.rank === 2 ? x : reshape(x, [-1, inF as number]); // [M, in]
   let y: Tensor;
   if (activations === 'per-tensor') {
-    const wZero = g.constant(new HostTensor('int8', [], Uint8Array.of(0)), 'weight_zero_point');
+    const wZero = weightZeroPoint(g, codes);
     y = g.node1('DynamicQuantizeMatMul', [flat, codes, scales, wZero, bias], 'float32', [flat.shape[0], outF], {}, 'com.microsoft'); // [M, out]
   } else {
     y = perTokenLinear(flat, codes, scales, bias);
@@ -111,6 +149,13 @@ export function int8Linear(x: Tensor, codes: Tensor, scales: Tensor, bias: Tenso
   const lead = slice(shapeOf(x), [0], [0], [x.rank - 1]);
   const outShape = g.node1('Concat', [lead, g.int64s([outF as number])], 'int64', [x.rank], { axis: 0 });
   return g.node1('Reshape', [y, outShape], 'float32', [...x.shape.slice(0, -1), outF]); // [..., out]
+}
+
+/** 0 for int8 codes, 128 for uint8 ones (the same values shifted). */
+function weightZeroPoint(g: Graph, codes: Tensor): Tensor {
+  return codes.dtype === 'uint8'
+    ? g.constant(new HostTensor('uint8', [], Uint8Array.of(128)), 'weight_zero_point_u8')
+    : g.constant(new HostTensor('int8', [], Uint8Array.of(0)), 'weight_zero_point');
 }
 
 /** flat [M, in] -> [M, out] with per-token activation scales (see the header). */
@@ -124,7 +169,7 @@ function perTokenLinear(flat: Tensor, codes: Tensor, scales: Tensor, bias: Tenso
   const scaleM = reshape(rowScale, [m]); // [M]
   const zeroM = g.node1('Expand', [zero, m.value], 'uint8', [m.label]); // [M]
   const q = g.node1('QuantizeLinear', [flat, scaleM, zeroM], 'uint8', flat.shape, { axis: 0 }); // [M, in]
-  const wZero = g.constant(new HostTensor('int8', [], Uint8Array.of(0)), 'weight_zero_point');
+  const wZero = weightZeroPoint(g, codes);
   const acc = g.node1('MatMulInteger', [q, codes, zero, wZero], 'int32', [flat.shape[0], outF]); // [M, out]
   const y = mul(mul(cast(acc, 'float32'), rowScale), scales); // [M, out]
   return bias ? add(y, bias) : y;

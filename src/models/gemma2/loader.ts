@@ -25,6 +25,7 @@ import {
 } from '../../nn/model-weights.js';
 import { WeightCacheUnavailableError, defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.js';
 import { WeightBinder } from '../../nn/weight-binder.js';
+import { int8WeightSettings } from '../../nn/int8-linear.js';
 import { Backend, ModelSession } from '../../runtime/backend.js';
 import { compileGraph } from '../../runtime/compile.js';
 import { defaultBackend } from '../../runtime/node-backend.js';
@@ -248,6 +249,7 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
       integerGemm: quantization === 'int8' && Boolean(options.integerGemm),
       softcap: options.softcap !== false,
       runtime,
+      ...(quantization === 'int8' && options.integerGemm ? int8WeightSettings() : {}),
     },
   };
   const notices: string[] = [];
@@ -283,7 +285,7 @@ export function buildGemma2FromFolder(dir: string, options: Gemma2LoadOptions = 
       dirs,
       label: `gemma2-${quantization}${gemm ? '-gemm' : ''}-b${quant.blockSize}`,
       sourceFiles: store.filePaths(),
-      settings: gemm ? { bits: quant.bits, blockSize: quant.blockSize, linear: 'per-channel-int8' } : { bits: quant.bits, blockSize: quant.blockSize },
+      settings: gemm ? { bits: quant.bits, blockSize: quant.blockSize, linear: 'per-channel-int8', ...int8WeightSettings() } : { bits: quant.bits, blockSize: quant.blockSize },
     },
     quantized,
   );

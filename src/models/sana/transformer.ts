@@ -13,7 +13,7 @@ import { LoadOptions } from '../component.js';
 import { SanaTransformerConfig, readSanaTransformerConfig, sanaDims } from './config.js';
 import { sincosPositionTable } from './embeddings.js';
 import { BuiltGraph, CROSS_BIAS, PAG_ROWS, POSITION_TABLE, SanaGraphOptions, blockResidualName, buildCaptionGraph, buildDenoiseGraph, crossKeyName, crossValueName } from './graphs.js';
-import { Int8Activations, int8LinearProvider } from '../../nn/int8-linear.js';
+import { Int8Activations, int8LinearProvider, int8WeightSettings } from '../../nn/int8-linear.js';
 import { defaultWeightCacheDirs, withWeightCache } from '../../nn/weight-cache.js';
 
 export interface SanaTransformerOptions extends LoadOptions {
@@ -82,7 +82,7 @@ function denoiseBuilder(dir: string, config: SanaTransformerConfig, store: Weigh
         dirs: options.weightCacheDir ? [options.weightCacheDir] : defaultWeightCacheDirs(dir),
         label: 'sana-int8',
         sourceFiles: store.filePaths(),
-        settings: { weights: 'per-channel-symmetric-int8' },
+        settings: { weights: 'per-channel-symmetric-int8', ...int8WeightSettings() },
       },
       (sink) => buildDenoiseGraph(config, store, { ...graphOptions, quantizedLinear: int8LinearProvider(sink, (p) => INT8_LAYERS.test(p), options.int8Activations) }),
     );
