@@ -65,7 +65,8 @@ export async function makeShapesCommand(argv: string[]): Promise<void> {
   };
   try {
     checkCaptionOptions(captions, 'make-shapes');
-  } catch (e) {
+  } catch {
+    // each flag's range was checked above, naming it: only their sum is left to fail here
     throw new UsageError(`--omit-color + --omit-shape must be at most 1, got ${captions.omitColor} + ${captions.omitShape}`);
   }
   const r = writeShapesDataset(v.out, {

@@ -9,13 +9,13 @@
 // Per-token scales follow the activations' row-to-row range (a DiT token's norm varies a lot across the grid);
 // bench/int8-linear.ts compares this with per-tensor DynamicQuantizeLinear and com.microsoft DynamicQuantizeMatMul.
 
-import * as fs from 'node:fs';
 import { Graph, Tensor } from '../graph/graph.js';
 import { abs, add, div, maximum, mul } from '../graph/ops/elementwise.js';
 import { reduceMax } from '../graph/ops/norm.js';
 import { cast, dimOf, reshape, shapeOf, slice } from '../graph/ops/shape-ops.js';
 import { HostTensor } from '../io/host-tensor.js';
 import { describe } from '../graph/ops/check.js';
+import { cpuFlags } from '../runtime/cpu-flags.js';
 import type { GeneratedWeightSink } from './model-weights.js';
 import type { WeightBinder } from './weight-binder.js';
 
@@ -72,16 +72,10 @@ export function int8LinearProvider(
  */
 export const INT8_WEIGHT_CODES: 'int8' | 'uint8' = integerGemmSaturates() ? 'uint8' : 'int8';
 
+/** x86 without VNNI or AMX; elsewhere, and where the flags cannot be read, signed codes as before. */
 function integerGemmSaturates(): boolean {
-  if (process.arch !== 'x64') return false;
-  let flags = '';
-  try {
-    flags = /^flags\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
-  } catch {
-    return false; // not Linux: no way to tell here; signed codes as before
-  }
-  const has = new Set(flags.split(/\s+/));
-  return !['avx512_vnni', 'avx_vnni', 'amx_int8'].some((f) => has.has(f));
+  const flags = cpuFlags();
+  return process.arch === 'x64' && flags.size > 0 && !['avx512_vnni', 'avx_vnni', 'amx_int8'].some((f) => flags.has(f));
 }
 
 /**

@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { defaultWeightCacheDirs, sourceIdentity, writableFolder } from '../io/cache-dirs.js';
 import { readJsonFile } from '../io/config.js';
 import type { CompiledModel, SessionOptions } from './backend.js';
+import { cpuFlagsLine } from './cpu-flags.js';
 
 const FORMAT = 'sana-ts-ort-optimized-1';
 const MODEL_FILE = 'model.onnx';
@@ -47,13 +48,8 @@ export interface SavePlan {
 
 /** The CPU's model name and feature flags (the kernels and layouts ORT picks depend on them). */
 function cpuIdentity(): string {
-  let flags = '';
-  try {
-    flags = /^flags\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
-  } catch {
-    // not Linux: the model name and architecture below still separate machines
-  }
-  return `${process.arch} ${os.cpus()[0]?.model ?? ''} ${flags}`;
+  // not Linux (no flags): the model name and architecture still separate machines
+  return `${process.arch} ${os.cpus()[0]?.model ?? ''} ${cpuFlagsLine()}`;
 }
 
 /** Below this much weight, cacheOptimizedModel 'auto' does not cache (such sessions are made in milliseconds). */

@@ -96,16 +96,12 @@ function namedAttributes(rng: ShapesRng, object: Pick<SceneObject, 'color' | 'sh
   return full;
 }
 
-function namedPhrase(names: NamedAttributes, sizeWord: string | null): string {
-  return withArticle([sizeWord, names.color, names.shape].filter((w) => w !== null).join(' '));
-}
-
 export function withArticle(phrase: string): string {
   return `${/^[aeiou]/.test(phrase) ? 'an' : 'a'} ${phrase}`;
 }
 
-/** "big red circle" or "red circle"; sizeWord null leaves the size out. */
-export function objectPhrase(object: Pick<SceneObject, 'color' | 'shape'>, sizeWord: string | null): string {
+/** "a big red circle" or "a red circle"; sizeWord null leaves the size out, a null colour the colour ("a circle"). */
+export function objectPhrase(object: { readonly color: string | null; readonly shape: string }, sizeWord: string | null): string {
   return withArticle([sizeWord, object.color, object.shape].filter((w) => w !== null).join(' '));
 }
 
@@ -119,7 +115,7 @@ function backgroundPhrase(rng: ShapesRng, scene: Scene): string {
 }
 
 function singleCaption(rng: ShapesRng, scene: SingleScene, o: CaptionOptions): string {
-  const object = namedPhrase(namedAttributes(rng, scene.objects[0], o), sizeWordFor(rng, scene.objects[0].size));
+  const object = objectPhrase(namedAttributes(rng, scene.objects[0], o), sizeWordFor(rng, scene.objects[0].size));
   const where = rng.pick(POSITION_PHRASES[scene.position]);
   const background = backgroundPhrase(rng, scene);
   // The position first now and then ("on the left, a red circle"), so the object is not always the opening word.
@@ -129,8 +125,8 @@ function singleCaption(rng: ShapesRng, scene: SingleScene, o: CaptionOptions): s
 
 function relationCaption(rng: ShapesRng, scene: RelationScene, o: CaptionOptions): string {
   const [subject, reference] = scene.objects;
-  const a = namedPhrase(namedAttributes(rng, subject, o), sizeWordFor(rng, subject.size));
-  const b = namedPhrase(namedAttributes(rng, reference, o), sizeWordFor(rng, reference.size));
+  const a = objectPhrase(namedAttributes(rng, subject, o), sizeWordFor(rng, subject.size));
+  const b = objectPhrase(namedAttributes(rng, reference, o), sizeWordFor(rng, reference.size));
   return `${a} ${rng.pick(RELATION_PHRASES[scene.relation])} ${b}${backgroundPhrase(rng, scene)}`;
 }
 
