@@ -61,4 +61,19 @@ describe('Graph', () => {
     assert.deepEqual(model.inputNames, ['x']);
     assert.deepEqual(model.outputNames, ['y']);
   });
+
+  test('the emitted model keeps only the nodes and initializers its outputs need', () => {
+    const g = new Graph('m');
+    const x = g.input('x', 'float32', ['B', 'N', 4]);
+    const unusedSize = G.dimOf(x, 1); // a Shape and a Gather nobody reads
+    const unusedScale = G.mul(x, g.scalar(3)); // a node and its constant, unread
+    const y = g.output(G.relu(G.reshape(x, [G.dimOf(x, 0), G.dimOf(x, 1), 2, 2])), 'y');
+    assert.ok(unusedSize && unusedScale && y);
+    const proto = onnxProto.onnx.ModelProto.decode(compileGraph(g).bytes);
+    assert.deepEqual(proto.graph!.node!.map((n) => n.opType), ['Reshape', 'Relu', 'Identity']); // the Identity names the output
+    const read = new Set(proto.graph!.node!.flatMap((n) => n.input ?? []));
+    assert.deepEqual(proto.graph!.initializer!.map((i) => i.name ?? '').filter((n) => !read.has(n)), [], 'unread initializers');
+    assert.equal(proto.graph!.initializer!.length, 1); // the reshape target [0, 0, 2, 2]
+    assert.ok(g.nodes.length > 2, 'the builder made the unread nodes, the emitter left them out');
+  });
 });

@@ -76,6 +76,37 @@ describe('reshape', () => {
     assertClose(out, xv.data, EXACT, 'divDim reshape');
   });
 
+  test('run-time sizes become constant targets where ONNX allows (0 = copy, one -1), and run at every size, empty ones too', async () => {
+    const g = new Graph();
+    const x = g.input('x', 'float32', ['B', 'N', 8]);
+    const heads = G.reshape(x, [G.dimOf(x, 0), G.dimOf(x, 1), 2, 4]); // [B, N, 2, 4]: copies
+    const rows = G.reshape(x, [G.mulDims(G.dimOf(x, 0), G.dimOf(x, 1)), 8]); // [B*N, 8]: inferred
+    const wide = G.reshape(x, [G.dimOf(x, 0), G.mulDims(G.dimOf(x, 1), 8)]); // [B, N*8]: a copy and a run-time size
+    const back = G.reshape(rows, [G.dimOf(x, 0), G.dimOf(x, 1), 8]); // [B, N, 8]: two run-time sizes
+    const again = G.reshape(G.relu(rows), [G.dimOf(x, 0), G.dimOf(x, 1), 8]); // the same target as `back`
+    const target = (t: G.Tensor) => g.nodes.find((n) => n.outputs[0] === t.name)!.inputs[1];
+    const constant = (t: G.Tensor) => {
+      const v = g.constantValue(g.tensor(target(t)));
+      return v ? Array.from(v.data as BigInt64Array, Number) : undefined;
+    };
+    assert.deepEqual(constant(heads), [0, 0, 2, 4]);
+    assert.deepEqual(constant(rows), [-1, 8]);
+    // no -1 beside a copy: ONNX Runtime cannot infer -1 when a copied size is 0
+    assert.equal(constant(wide), undefined);
+    assert.equal(constant(back), undefined);
+    assert.equal(target(again), target(back), 'one Concat per distinct run-time target');
+    for (const [t, name] of [[heads, 'heads'], [rows, 'rows'], [wide, 'wide'], [back, 'back']] as const) g.output(t, name);
+    for (const [B, N] of [[2, 3], [1, 5], [2, 0]]) {
+      const xv = rng.tensor([B, N, 8]);
+      const out = await runGraph(g, { x: xv });
+      assert.deepEqual(out.heads.shape, [B, N, 2, 4]);
+      assert.deepEqual(out.rows.shape, [B * N, 8]);
+      assert.deepEqual(out.wide.shape, [B, N * 8]);
+      assert.deepEqual(out.back.shape, [B, N, 8]);
+      for (const k of ['heads', 'rows', 'wide', 'back']) assertClose(out[k], xv.data, EXACT, `${k} at ${B}x${N}`);
+    }
+  });
+
   test('element count mismatch is a build-time error naming the op and shapes', () => {
     const g = new Graph();
     const x = g.input('x', 'float32', [2, 3, 4]);

@@ -62,6 +62,7 @@ export class Graph {
   private counter = 0;
   private scopeStack: string[] = [];
   private readonly constCache = new Map<string, Tensor>();
+  private readonly sharedCache = new Map<string, Tensor>();
   /** Every tensor by name (inputs, initializers, node outputs): what autodiff reads shapes and dtypes from. */
   private readonly byName = new Map<string, Tensor>();
   /** Inline initializer values by name, so graph transforms can read constant operands (axes, pads, shapes). */
@@ -143,6 +144,19 @@ export class Graph {
     return dtype === 'int64'
       ? this.constant(HostTensor.int64([], [value]), 'scalar_i64')
       : this.constant(HostTensor.float32([], [value]), 'scalar');
+  }
+
+  /**
+   * One tensor per `key` for the whole graph: what `make` builds the first time is reused after. For run-time size
+   * vectors (reshape targets) keyed by their dimension labels, which name the same sizes wherever they appear.
+   */
+  shared(key: string, make: () => Tensor): Tensor {
+    let t = this.sharedCache.get(key);
+    if (!t) {
+      t = make();
+      this.sharedCache.set(key, t);
+    }
+    return t;
   }
 
   int64s(values: readonly number[]): Tensor {

@@ -37,6 +37,9 @@ export interface EmitOptions {
 }
 
 export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
+  const nodes = liveNodes(graph, options.halfPrecision ? halfPrecisionNodes(graph) : graph.nodes);
+  // initializers only live nodes read (ORT warns about each unused one at every session load)
+  const read = new Set([...nodes.flatMap((n) => n.inputs), ...graph.outputs.map((t) => t.name)]);
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: 'sana-ts',
@@ -47,7 +50,7 @@ export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
     graph: onnx.GraphProto.create({
       name: graph.name,
       docString: options.docString ?? '',
-      node: (options.halfPrecision ? halfPrecisionNodes(graph) : graph.nodes).flatMap((n) =>
+      node: nodes.flatMap((n) =>
         options.portableOps && n.opType === 'FusedMatMul' && n.domain === 'com.microsoft'
           ? lowerFusedMatMul(graph, n)
           : [
@@ -61,12 +64,28 @@ export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
               }),
             ],
       ),
-      initializer: graph.initializers.map(initializer),
+      initializer: graph.initializers.filter((i) => read.has(i.name)).map(initializer),
       input: graph.inputs.map(valueInfo),
       output: graph.outputs.map(valueInfo),
     }),
   });
   return onnx.ModelProto.encode(model).finish();
+}
+
+/**
+ * The nodes some graph output depends on, in their order. Builders create size lookups (Shape, Gather) eagerly and
+ * constant reshapes leave many unread; ONNX Runtime would still resolve and plan each one at every session load.
+ */
+export function liveNodes(graph: Graph, nodes: readonly NodeSpec[]): NodeSpec[] {
+  const needed = new Set(graph.outputs.map((t) => t.name));
+  const kept: NodeSpec[] = [];
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i];
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    kept.push(n);
+    for (const input of n.inputs) if (input) needed.add(input);
+  }
+  return kept.reverse();
 }
 
 /** alpha * op(A) @ op(B) in standard ops: a Transpose of the last two axes per transposed operand, MatMul, Mul. */

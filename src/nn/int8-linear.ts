@@ -142,7 +142,7 @@ export function int8Linear(x: Tensor, codes: Tensor, scales: Tensor, bias: Tenso
   if (x.rank === 2) return y;
   const lead = slice(shapeOf(x), [0], [0], [x.rank - 1]);
   const outShape = g.node1('Concat', [lead, g.int64s([outF as number])], 'int64', [x.rank], { axis: 0 });
-  return g.node1('Reshape', [y, outShape], 'float32', [...x.shape.slice(0, -1), outF]); // [..., out]
+  return g.node1('Reshape', [y, outShape], 'float32', [...x.shape.slice(0, -1), outF], { allowzero: 1 }); // [..., out]; run-time sizes may be 0
 }
 
 /** 0 for int8 codes, 128 for uint8 ones (the same values shifted). */

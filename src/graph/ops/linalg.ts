@@ -68,10 +68,13 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   const lead = x.shape.slice(0, -1);
   if (lead.every((d) => typeof d === 'number')) return reshape(y, [...(lead as number[]), outF as number]);
   // [...lead, out]: the leading sizes come from x's run-time shape
+  // (one size vector per distinct [...lead, out] in the graph: the labels name the sizes)
   const g = x.graph;
-  const leadShape = slice(shapeOf(x), [0], [0], [x.rank - 1]);
-  const outShape = g.node1('Concat', [leadShape, g.int64s([outF as number])], 'int64', [x.rank], { axis: 0 });
-  return g.node1('Reshape', [y, outShape], y.dtype, [...lead, outF]);
+  const outShape = g.shared(`linear-output:${lead.map((d) => `<${d}>`).join(',')},${outF}`, () => {
+    const leadShape = slice(shapeOf(x), [0], [0], [x.rank - 1]);
+    return g.node1('Concat', [leadShape, g.int64s([outF as number])], 'int64', [x.rank], { axis: 0 });
+  });
+  return g.node1('Reshape', [y, outShape], y.dtype, [...lead, outF], { allowzero: 1 }); // run-time sizes may be 0
 }
 
 export function einsum(equation: string, inputs: Tensor[], outShape: Dim[]): Tensor {

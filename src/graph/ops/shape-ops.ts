@@ -81,14 +81,31 @@ export function reshape(x: Tensor, dims: readonly DimSpec[]): Tensor {
     }
   }
   if (inferred === 1 && labels.includes(-1)) labels[labels.indexOf(-1)] = `${x.name}_inferred`;
-  let shapeTensor: Tensor;
-  if (dims.every((d) => typeof d === 'number')) {
-    shapeTensor = g.int64s(dims as number[]);
-  } else {
-    const parts = dims.map((d) => (typeof d === 'number' ? g.int64s([d]) : d.value));
-    shapeTensor = g.node1('Concat', parts, 'int64', [dims.length], { axis: 0 });
-  }
-  return g.node1('Reshape', [x, shapeTensor], x.dtype, labels);
+  const constantTarget = constantShapeSpec(x, dims);
+  if (constantTarget) return g.node1('Reshape', [x, g.int64s(constantTarget)], x.dtype, labels);
+  // Sizes read at run time may be 0 (an empty prompt part): allowzero keeps a 0 a 0 (by default ONNX copies the
+  // input's size there). One Concat per distinct target: the labels name the sizes, whichever tensor they came from.
+  const key = `reshape-target:${dims.map((d) => (typeof d === 'number' ? d : `<${d.label}>`)).join(',')}`;
+  const target = g.shared(key, () =>
+    g.node1('Concat', dims.map((d) => (typeof d === 'number' ? g.int64s([d]) : d.value)), 'int64', [dims.length], { axis: 0 }),
+  );
+  return g.node1('Reshape', [x, target], x.dtype, labels, { allowzero: 1 });
+}
+
+/**
+ * The reshape target as constants, when ONNX can say it so, else undefined. Constant targets spare the Shape /
+ * Gather / Concat chain a run-time one needs (a third of Sana-600M's nodes; ONNX Runtime's session load grows with
+ * the node count). A run-time size at the same axis and with the same label as the input's becomes 0 (ONNX: copy
+ * that input size, which is right even when it is 0); a single run-time size among positive constants becomes -1
+ * (inferred; also right for 0 elements). -1 next to copies is not used: ONNX Runtime cannot infer -1 when a copied
+ * size is 0.
+ */
+function constantShapeSpec(x: Tensor, dims: readonly DimSpec[]): number[] | undefined {
+  const copied = dims.map((d, i) => (typeof d !== 'number' && typeof d.label === 'string' && i < x.rank && x.shape[i] === d.label ? 0 : d));
+  if (copied.every((d) => typeof d === 'number')) return copied as number[];
+  const runTime = dims.filter((d) => typeof d !== 'number');
+  if (runTime.length === 1 && dims.every((d) => typeof d !== 'number' || d > 0)) return dims.map((d) => (typeof d === 'number' ? d : -1));
+  return undefined;
 }
 
 export function transpose(x: Tensor, perm: readonly number[]): Tensor {
