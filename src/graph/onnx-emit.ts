@@ -76,7 +76,7 @@ export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
  * The nodes some graph output depends on, in their order. Builders create size lookups (Shape, Gather) eagerly and
  * constant reshapes leave many unread; ONNX Runtime would still resolve and plan each one at every session load.
  */
-export function liveNodes(graph: Graph, nodes: readonly NodeSpec[]): NodeSpec[] {
+function liveNodes(graph: Graph, nodes: readonly NodeSpec[]): NodeSpec[] {
   const needed = new Set(graph.outputs.map((t) => t.name));
   const kept: NodeSpec[] = [];
   for (let i = nodes.length - 1; i >= 0; i--) {

@@ -11,8 +11,9 @@
 
 import { Graph, Tensor } from '../graph/graph.js';
 import { abs, add, div, maximum, mul } from '../graph/ops/elementwise.js';
+import { restoreLeadingDims } from '../graph/ops/linalg.js';
 import { reduceMax } from '../graph/ops/norm.js';
-import { cast, dimOf, reshape, shapeOf, slice } from '../graph/ops/shape-ops.js';
+import { cast, dimOf, reshape } from '../graph/ops/shape-ops.js';
 import { HostTensor } from '../io/host-tensor.js';
 import { describe } from '../graph/ops/check.js';
 import { cpuFlags } from '../runtime/cpu-flags.js';
@@ -140,9 +141,7 @@ export function int8Linear(x: Tensor, codes: Tensor, scales: Tensor, bias: Tenso
     y = perTokenLinear(flat, codes, scales, bias);
   }
   if (x.rank === 2) return y;
-  const lead = slice(shapeOf(x), [0], [0], [x.rank - 1]);
-  const outShape = g.node1('Concat', [lead, g.int64s([outF as number])], 'int64', [x.rank], { axis: 0 });
-  return g.node1('Reshape', [y, outShape], 'float32', [...x.shape.slice(0, -1), outF], { allowzero: 1 }); // [..., out]; run-time sizes may be 0
+  return restoreLeadingDims(y, x, outF); // [..., out]
 }
 
 /** 0 for int8 codes, 128 for uint8 ones (the same values shifted). */

@@ -65,10 +65,16 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   if (x.rank === 2) return gemm(x, weight, bias ?? null, { transB: true });
   const flat = reshape(x, [-1, typeof inF === 'number' ? inF : dimOf(x, -1)]); // [prod(lead), in]
   const y = gemm(flat, weight, bias ?? null, { transB: true }); // [prod(lead), out]
+  return restoreLeadingDims(y, x, outF);
+}
+
+/**
+ * y [prod(lead), out] -> [...lead, out] with x's leading sizes (x [...lead, in], flattened for a 2-D product). Run-time
+ * sizes come from x's shape, one size vector per distinct [...lead, out] in the graph (the labels name the sizes).
+ */
+export function restoreLeadingDims(y: Tensor, x: Tensor, outF: Dim): Tensor {
   const lead = x.shape.slice(0, -1);
   if (lead.every((d) => typeof d === 'number')) return reshape(y, [...(lead as number[]), outF as number]);
-  // [...lead, out]: the leading sizes come from x's run-time shape
-  // (one size vector per distinct [...lead, out] in the graph: the labels name the sizes)
   const g = x.graph;
   const outShape = g.shared(`linear-output:${lead.map((d) => `<${d}>`).join(',')},${outF}`, () => {
     const leadShape = slice(shapeOf(x), [0], [0], [x.rank - 1]);
