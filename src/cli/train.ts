@@ -16,7 +16,8 @@ export const TRAIN_HELP = `Usage: sana train --data DIR --base MODEL --out DIR [
 
 Trains SANA's transformer with the rectified-flow objective on a data folder (images + captions.jsonl). The base
 pipeline folder gives the frozen autoencoder, text encoder, tokenizer and scheduler (and the transformer to
-fine-tune unless --transformer-config starts a new one). Latents and caption embeddings are cached in OUT/cache.
+fine-tune unless --transformer-config starts a new one). Latents and caption embeddings are cached in OUT/cache,
+each re-encoded only when its own sources change.
 Checkpoints are pipeline folders (sana generate --model OUT/checkpoint-latest) with the optimizer and EMA state.
 
 Options:

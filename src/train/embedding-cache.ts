@@ -2,7 +2,8 @@
 // DC-AE latent and every caption's text-encoder states, exactly as the pipeline makes them at inference (the
 // complex human instruction in front, the last 299 positions kept; SANA.md §4.3), trimmed to the longest caption
 // of the folder, plus the null (empty prompt) embedding for caption dropout. The text encoder stays frozen, so the
-// cache is valid as long as the data, the autoencoder and the text encoder are unchanged (its fingerprint).
+// cache is valid as long as its sources are unchanged. The two halves are keyed apart (images + autoencoder,
+// captions + text encoder + tokenizer): swapping the text encoder or rewording captions re-encodes only the text.
 // ref: SANA.md §6 ("latents and text embeddings precomputed")
 
 import { createHash } from 'node:crypto';
@@ -55,45 +56,82 @@ function folderStamp(dir: string): string {
     .join('|');
 }
 
-function fingerprint(s: CacheSources): string {
+/**
+ * The latents' key: which images, in which order, at which size, through which autoencoder. Captions and the text
+ * encoder are not in it, so changing those keeps the latents (the slow half on a CPU).
+ */
+function latentFingerprint(s: CacheSources): string {
   const h = createHash('sha256');
-  h.update(fs.readFileSync(path.join(s.data, 'captions.jsonl')));
-  for (const r of s.records) h.update(fileStamp(path.resolve(s.data, r.file)));
+  for (const r of s.records) h.update(`${fileStamp(path.resolve(s.data, r.file))}\n`);
   h.update(folderStamp(s.vaeDir));
-  h.update(folderStamp(s.textEncoderDir));
-  h.update(folderStamp(s.tokenizerDir));
-  h.update(`${s.imageSize}:${s.maxSequenceLength}:${s.records.length}`);
+  h.update(`${s.imageSize}:${s.records.length}`);
   return h.digest('hex');
 }
 
-/** The cache in `dir` when it matches the sources, else computed and written there. */
-export async function loadOrBuildEmbeddingCache(dir: string, s: CacheSources, progress?: TrainProgress): Promise<EmbeddingCache> {
-  const file = path.join(dir, 'embeddings.safetensors');
-  const key = fingerprint(s);
-  if (fs.existsSync(file)) {
-    const cached = SafetensorsFile.open(file);
-    if (cached.metadata.fingerprint === key) {
-      progress?.stage(`using cached latents and caption embeddings (${file})`);
-      return {
-        latents: cached.read('latents') as HostTensor<'float32'>,
-        captions: cached.read('captions') as HostTensor<'float32'>,
-        masks: cached.read('masks') as HostTensor<'int64'>,
-        nullCaption: cached.read('null_caption') as HostTensor<'float32'>,
-        nullMask: cached.read('null_mask') as HostTensor<'int64'>,
-      };
-    }
-  }
-  const cache = await buildEmbeddingCache(s, progress);
-  fs.mkdirSync(dir, { recursive: true });
-  writeSafetensors(
-    file,
-    { latents: cache.latents, captions: cache.captions, masks: cache.masks, null_caption: cache.nullCaption, null_mask: cache.nullMask },
-    { fingerprint: key },
-  );
-  return cache;
+/** The caption states' key: the captions in order, the text encoder, its tokenizer and the sequence length. */
+function captionFingerprint(s: CacheSources): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(s.records.map((r) => r.caption)));
+  h.update(folderStamp(s.textEncoderDir));
+  h.update(folderStamp(s.tokenizerDir));
+  h.update(`${s.maxSequenceLength}:${s.records.length}`);
+  return h.digest('hex');
 }
 
-async function buildEmbeddingCache(s: CacheSources, progress?: TrainProgress): Promise<EmbeddingCache> {
+/** The tensors of `file` when its fingerprint is `key`, else undefined. */
+function readIfCurrent(file: string, key: string, names: readonly string[]): Map<string, HostTensor> | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  const cached = SafetensorsFile.open(file);
+  if (cached.metadata.fingerprint !== key) return undefined;
+  return new Map(names.map((n) => [n, cached.read(n)]));
+}
+
+/** Files of the cache folder: latents and caption states are keyed apart, so each is rebuilt only when its sources change. */
+export const LATENT_CACHE_FILE = 'latents.safetensors';
+export const CAPTION_CACHE_FILE = 'captions.safetensors';
+
+/** The cache in `dir` where it matches the sources; each half that does not is computed and written there. */
+export async function loadOrBuildEmbeddingCache(dir: string, s: CacheSources, progress?: TrainProgress): Promise<EmbeddingCache> {
+  fs.mkdirSync(dir, { recursive: true });
+  const latentFile = path.join(dir, LATENT_CACHE_FILE);
+  const latentKey = latentFingerprint(s);
+  let latents = readIfCurrent(latentFile, latentKey, ['latents'])?.get('latents') as HostTensor<'float32'> | undefined;
+  if (latents) {
+    progress?.stage(`using cached latents (${latentFile})`);
+  } else {
+    latents = await encodeLatents(s, progress);
+    writeSafetensors(latentFile, { latents }, { fingerprint: latentKey });
+  }
+
+  const captionFile = path.join(dir, CAPTION_CACHE_FILE);
+  const captionKey = captionFingerprint(s);
+  const names = ['captions', 'masks', 'null_caption', 'null_mask'];
+  const cached = readIfCurrent(captionFile, captionKey, names);
+  let states: CaptionStates;
+  if (cached) {
+    progress?.stage(`using cached caption embeddings (${captionFile})`);
+    states = {
+      captions: cached.get('captions') as HostTensor<'float32'>,
+      masks: cached.get('masks') as HostTensor<'int64'>,
+      nullCaption: cached.get('null_caption') as HostTensor<'float32'>,
+      nullMask: cached.get('null_mask') as HostTensor<'int64'>,
+    };
+  } else {
+    states = await encodeCaptions(s, progress);
+    writeSafetensors(
+      captionFile,
+      { captions: states.captions, masks: states.masks, null_caption: states.nullCaption, null_mask: states.nullMask },
+      { fingerprint: captionKey },
+    );
+  }
+  // the single-file cache of earlier versions: both halves now live apart, so it is only stale bytes
+  fs.rmSync(path.join(dir, 'embeddings.safetensors'), { force: true });
+  return { latents, ...states };
+}
+
+type CaptionStates = Omit<EmbeddingCache, 'latents'>;
+
+async function encodeLatents(s: CacheSources, progress?: TrainProgress): Promise<HostTensor<'float32'>> {
   const n = s.records.length;
   progress?.stage(`encoding ${n} images with the autoencoder`);
   const dcae = await Dcae.load(s.vaeDir, { parts: ['encoder'], threads: s.threads });
@@ -111,8 +149,11 @@ async function buildEmbeddingCache(s: CacheSources, progress?: TrainProgress): P
   } finally {
     await dcae.release();
   }
-  const latents = HostTensor.float32([n, ...latentShape], concatArrays(latentParts));
+  return HostTensor.float32([n, ...latentShape], concatArrays(latentParts)); // [N, C, h, w]
+}
 
+async function encodeCaptions(s: CacheSources, progress?: TrainProgress): Promise<CaptionStates> {
+  const n = s.records.length;
   progress?.stage(`encoding ${n} captions with the text encoder`);
   const tokenizer = GemmaTokenizer.fromFolder(s.tokenizerDir);
   const encoder = await loadGemma2(s.textEncoderDir, { threads: s.threads });
@@ -149,7 +190,6 @@ async function buildEmbeddingCache(s: CacheSources, progress?: TrainProgress): P
   }
   const trim = <T extends Float32Array | BigInt64Array>(a: T, width: number): T => a.slice(0, keep * width) as T;
   return {
-    latents,
     captions: HostTensor.float32([n, keep, hidden], captions),
     masks: new HostTensor('int64', [n, keep], kept),
     nullCaption: HostTensor.float32([1, keep, hidden], trim(nullCaption!.data, hidden)),
