@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { decodePng } from '../src/io/png.js';
-import { POSITION_PHRASES, RELATION_PHRASES, SIZE_WORDS } from '../src/train/shapes/caption.js';
+import { CAPTION_VOCABULARY, POSITION_PHRASES, RELATION_PHRASES, RELATION_WORDS, SIZE_WORDS } from '../src/train/shapes/caption.js';
 import { sampleShapesExample, writeShapesDataset, type ShapesSplit } from '../src/train/shapes/dataset.js';
 import { evaluationPrompts, promptForSpec, sceneForSpec } from '../src/train/shapes/evaluation.js';
 import { ShapesRng } from '../src/train/shapes/random.js';
@@ -363,4 +363,21 @@ test('caption options: position-first 0 and omitted colours or shapes change onl
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('CAPTION_VOCABULARY holds every word of every caption, whatever the options; RELATION_WORDS are the relations\' own words', () => {
+  const vocabulary = new Set(CAPTION_VOCABULARY);
+  const options = [{}, { positionFirst: 1 }, { omitColor: 0.5, omitShape: 0.5 }];
+  let words = 0;
+  for (const [k, captions] of options.entries()) {
+    for (let i = 0; i < 600; i++) {
+      const { caption } = sampleShapesExample(40 + k, i, 'train', DEFAULT_KIND_WEIGHTS, captions);
+      for (const w of caption.replace(/,/g, ' , ').split(/\s+/).filter(Boolean)) {
+        assert.ok(vocabulary.has(w), `"${w}" of "${caption}"`);
+        words++;
+      }
+    }
+  }
+  assert.ok(words > 5000, `${words} words checked`);
+  assert.deepEqual([...RELATION_WORDS], ['left', 'right', 'above', 'over', 'below', 'under', 'beneath']);
 });

@@ -18,6 +18,7 @@ import { inverseFrequencies } from '../src/models/gemma2/rotary.js';
 import {
   POSITIONAL_HEADS,
   SeededGemma2Options,
+  minimumNormSolution,
   positionalHeadBiases,
   seededGemma2Config,
   writeSeededGemma2,
@@ -30,6 +31,7 @@ import {
   buildShapesTokenizer,
   buildWordTokenizer,
 } from '../src/train/text-encoder/word-tokenizer.js';
+import { relationMarkerTokens } from '../src/train/default-model/relation-marker.js';
 
 const UNK = 3;
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tiny-te-'));
@@ -329,4 +331,75 @@ test('composable features add up: f(c s) = f(c circle) + f(red s) - f(red circle
   console.log(`analogy error (median of 21): plain seeded ${plain.toFixed(3)}, composable ${composable.toFixed(3)}`);
   assert.ok(composable < 0.15, `composable features are nearly additive: ${composable}`);
   assert.ok(plain > 2 * composable, `the plain seeded encoder's random MLP and content attention entangle words: ${plain} vs ${composable}`);
+});
+
+/** The states of the prompts' last `count` tokens (the caption's end), per prompt. */
+async function lastStates(dir: string, prompts: string[], count: number, maxSequenceLength = 32): Promise<Float32Array[][]> {
+  const encoder = await loadGemma2(dir, { threads: 1 });
+  try {
+    const out = await encodePrompts(prompts, { maxSequenceLength }, tok, encoder);
+    const mask = out.promptAttentionMask.data;
+    return prompts.map((_, b) => {
+      let last = 0;
+      for (let p = 0; p < maxSequenceLength; p++) if (Number(mask[b * maxSequenceLength + p]) === 1) last = p;
+      return [...Array(count).keys()].map((k) => out.promptEmbeds.data.slice((b * maxSequenceLength + last - k) * hidden, (b * maxSequenceLength + last - k + 1) * hidden));
+    });
+  } finally {
+    await encoder.release();
+  }
+}
+
+test('identityChannels: the leading channels hold the word alone (any colour before "triangle"), the rest its neighbours', async () => {
+  const n = 64;
+  const dir = encoderFolder('te-identity', { seed: 7, composable: true, identityChannels: n });
+  const weights = readSafetensors(path.join(dir, 'model.safetensors'));
+  const norm = weights.get('layers.1.post_attention_layernorm.weight')!.data as Float32Array;
+  assert.ok(norm.subarray(0, n).every((x) => x === -1) && norm.subarray(n).every((x) => x === 0), 'norm weights -1 on the leading channels only');
+  const [purple, red] = await lastStates(dir, ['a purple triangle', 'a red triangle'], 1);
+  const identity = cosineDistance(purple[0].subarray(0, n), red[0].subarray(0, n));
+  const mixed = cosineDistance(purple[0].subarray(n), red[0].subarray(n));
+  console.log(`"triangle" after purple vs red: cosine distance ${identity.toExponential(2)} in the identity channels, ${mixed.toFixed(3)} in the rest`);
+  assert.ok(identity < 1e-6, `identity channels ${identity}`);
+  assert.ok(mixed > 0.05, `mixed channels ${mixed}`);
+  // without the option the same token differs everywhere
+  const [p0, r0] = await lastStates(encoderFolder('te-identity-off', { seed: 7, composable: true }), ['a purple triangle', 'a red triangle'], 1);
+  assert.ok(cosineDistance(p0[0].subarray(0, n), r0[0].subarray(0, n)) > 0.01);
+  assert.throws(() => seededGemma2Config({ seed: 0, vocabSize: 10, identityChannels: 128 }), /identityChannels must be an integer in \[0, hiddenSize 128\)/);
+});
+
+test('markedTokens: the words after a relation word carry it, far more than through the positional heads alone', async () => {
+  const marker = relationMarkerTokens(tok);
+  assert.deepEqual(marker.marked.map((id) => tok.idToToken(id)), ['▁left', '▁right', '▁above', '▁over', '▁below', '▁under', '▁beneath']);
+  assert.ok(marker.unmarked.includes(tok.tokenToId('▁square')!) && marker.unmarked.includes(tok.tokenToId('▁of')!), 'caption words held at 0');
+  const prompts = ['a red circle left of a blue square', 'a red circle right of a blue square', 'a red circle above a small blue square', 'a red circle below a small blue square'];
+  /** cosine distance of the reference's shape word ("square") between the two relation words, per pair */
+  const change = async (dir: string) => {
+    const s = await lastStates(dir, prompts, 1);
+    return [cosineDistance(s[0][0], s[1][0]), cosineDistance(s[2][0], s[3][0])];
+  };
+  const without = await change(encoderFolder('te-unmarked', { seed: 7, composable: true, identityChannels: 64 }));
+  const dir = encoderFolder('te-marked', { seed: 7, composable: true, identityChannels: 64, markedTokens: marker });
+  const marked = await change(dir);
+  console.log(`"square" left-of vs right-of, above vs below: cosine distance ${without.map((x) => x.toFixed(4))} unmarked, ${marked.map((x) => x.toFixed(4))} marked`);
+  for (let i = 0; i < 2; i++) assert.ok(marked[i] > 5 * without[i], `pair ${i}: ${marked[i]} vs ${without[i]}`);
+  // the marker is exact on the listed tokens: n_t . w is 1 on marked ones, 0 on the others
+  const w = readSafetensors(path.join(dir, 'model.safetensors'));
+  const embedTable = w.get('embed_tokens.weight')!.data as Float32Array;
+  const row = (w.get('layers.0.self_attn.k_proj.weight')!.data as Float32Array).subarray((32 + 15) * hidden, (32 + 16) * hidden); // kv head 1, channel 15
+  const boost = (id: number) => {
+    const e = embedTable.subarray(id * hidden, (id + 1) * hidden);
+    const rms = Math.sqrt(e.reduce((a, v) => a + v * v, 0) / hidden);
+    return e.reduce((a, v, k) => a + (v / rms) * row[k], 0);
+  };
+  for (const id of marker.marked) assert.ok(Math.abs(boost(id) - 1) < 1e-4, `${tok.idToToken(id)}: ${boost(id)}`);
+  for (const id of marker.unmarked) assert.ok(Math.abs(boost(id)) < 1e-4, `${tok.idToToken(id)}: ${boost(id)}`);
+  assert.equal((w.get('layers.0.self_attn.k_proj.bias')!.data as Float32Array)[32 + 15], 0, 'no constant on the marker channel');
+  assert.throws(() => seededGemma2Config({ seed: 0, vocabSize: 10, transformersInit: true, markedTokens: { marked: [3], unmarked: [], logit: 8 } }), /markedTokens needs the positional heads/);
+  assert.throws(() => encoderFolder('te-marked-bad', { seed: 7, markedTokens: { marked: [5], unmarked: [5], logit: 8 } }), /id 5 is both marked and unmarked/);
+});
+
+test('minimumNormSolution: the least-norm w with A w = y; dependent rows are refused', () => {
+  // rows (1, 0, 0) and (0, 1, 1): w = (2, 1.5, 1.5) is the solution of least norm for y = (2, 3)
+  assert.deepEqual([...minimumNormSolution([[1, 0, 0], [0, 1, 1]], [2, 3], 't')], [2, 1.5, 1.5]);
+  assert.throws(() => minimumNormSolution([[1, 2, 0], [2, 4, 0]], [1, 1], 'the test'), /the test: the listed tokens' embeddings are linearly dependent/);
 });

@@ -7,8 +7,10 @@
 import type { ShapesRng } from './random.js';
 import type { CountScene, RelationScene, Scene, SceneObject, SingleScene } from './scene.js';
 import {
+  COLORS,
   COUNT_WORDS,
   DEFAULT_BACKGROUND,
+  SHAPES,
   SHAPE_PLURALS,
   type PositionName,
   type RelationName,
@@ -143,3 +145,28 @@ export function captionScene(scene: Scene, rng: ShapesRng, options: CaptionOptio
   if (scene.kind === 'relation') return relationCaption(rng, scene, options);
   return countCaption(rng, scene, options);
 }
+
+/** Words of the relation phrases that name the relation ("left", "over", ...; not "to", "the", "of", "on"). */
+export const RELATION_WORDS: readonly string[] = [
+  ...new Set(Object.values(RELATION_PHRASES).flatMap((phrases) => phrases.flatMap((p) => p.split(' ')))),
+].filter((w) => !['to', 'the', 'of', 'on'].includes(w));
+
+/** Every word (and the comma) a caption of captionScene can contain, whatever its options. */
+export const CAPTION_VOCABULARY: readonly string[] = [
+  ...new Set([
+    'a',
+    'an',
+    'on',
+    'background',
+    ',',
+    'shape',
+    'shapes',
+    DEFAULT_BACKGROUND,
+    ...COLORS,
+    ...SHAPES,
+    ...Object.values(SHAPE_PLURALS),
+    ...Object.values(COUNT_WORDS),
+    ...Object.values(SIZE_WORDS).flat(),
+    ...[...Object.values(POSITION_PHRASES), ...Object.values(RELATION_PHRASES)].flat().flatMap((p) => p.split(' ')),
+  ]),
+];
