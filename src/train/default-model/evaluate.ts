@@ -9,7 +9,9 @@ import { loadSanaPipeline } from '../../pipeline/components.js';
 import { toRgbImages } from '../../pipeline/postprocess.js';
 import { CheckResult, checkImage } from '../shapes/checker.js';
 import { CheckSummary, summarizeChecks } from '../shapes/accuracy.js';
-import { evaluationPrompts } from '../shapes/evaluation.js';
+import { evaluationPrompts, promptForSpec } from '../shapes/evaluation.js';
+import type { RelationSpec } from '../shapes/spec.js';
+import type { RelationName } from '../shapes/vocabulary.js';
 import { renderScene } from '../shapes/render.js';
 import { sampleShapesExample } from '../shapes/dataset.js';
 import { writeImageGrid } from '../image-grid.js';
@@ -50,6 +52,50 @@ export async function evaluatePrompts(model: string | undefined, o: EvaluateOpti
   const secondsPerImage = (performance.now() - t0) / 1000 / prompts.length;
   if (o.gridPng) writeImageGrid(path.resolve(o.gridPng), images, 8);
   return { summary: summarizeChecks(results), results, prompts: prompts.map((p) => p.prompt), images, secondsPerImage };
+}
+
+const OPPOSITE: Readonly<Record<RelationName, RelationName>> = { 'left of': 'right of', 'right of': 'left of', above: 'below', below: 'above' };
+
+export interface RelationFlipResult {
+  /** Relation checks passed with the prompts as written, with the relation word flipped, and with both. */
+  readonly asWritten: number;
+  readonly flipped: number;
+  readonly both: number;
+  readonly prompts: number;
+}
+
+/**
+ * Whether the layout follows the relation's direction, not only its axis: each relation evaluation prompt drawn as
+ * written and with its relation flipped ("left of" <-> "right of", "above" <-> "below"), same seed. A model that
+ * takes only the axis from the word passes one wording of a pair by chance, rarely both.
+ */
+export async function relationFlipAgreement(model: string | undefined, o: Pick<EvaluateOptions, 'steps' | 'threads'> = {}): Promise<RelationFlipResult> {
+  const { pipeline } = await loadSanaPipeline(model, { threads: o.threads, keepResident: true });
+  const all = evaluationPrompts();
+  let asWritten = 0;
+  let flipped = 0;
+  let both = 0;
+  let prompts = 0;
+  try {
+    for (let i = 0; i < all.length; i++) {
+      const spec = all[i].spec;
+      if (spec.kind !== 'relation') continue;
+      const passes: boolean[] = [];
+      for (const s of [spec, { ...spec, relation: OPPOSITE[spec.relation] } satisfies RelationSpec]) {
+        // the evaluation's seed for this prompt, so the as-written image is the one evaluatePrompts scores
+        const r = await pipeline.run({ prompts: [promptForSpec(s)], seed: 1000 + i, steps: o.steps ?? 20 });
+        const check = checkImage(toRgbImages(r.images)[0], s).checks.find((c) => c.category === 'relation');
+        passes.push(check?.passed === true);
+      }
+      prompts++;
+      asWritten += Number(passes[0]);
+      flipped += Number(passes[1]);
+      both += Number(passes[0] && passes[1]);
+    }
+  } finally {
+    await pipeline.release();
+  }
+  return { asWritten, flipped, both, prompts };
 }
 
 /** PSNR (dB, [0, 1] images) of the autoencoder on `count` validation-split scenes (not in any training set). */
