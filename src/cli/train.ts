@@ -55,8 +55,9 @@ export const TRAIN_DEFAULT_HELP = `Usage: sana train-default [--work DIR] [--out
 Retrains the bundled default model from scratch: writes the coloured-shapes data sets, trains the DC-AE, seeds the
 Gemma-2 text encoder and its tokenizer, trains the transformer (2400 steps, then a 6000-step warm restart from
 those weights, then 4500 more steps with the composable text encoder on a 24000-image set, then 3000 on a
-relation-heavy set, then 3500 with the relation-marking text encoder) and exports the pipeline with 16-bit weights.
-Resumes an interrupted run from the work folder. About 6.6 hours on 2 cores.
+relation-heavy set, then 3500 with the relation-marking text encoder, then 1500 on a count-heavy set, then 3000 on
+captions that often leave out the colour) and exports the pipeline with 16-bit weights.
+Resumes an interrupted run from the work folder. About 8 hours on 2 cores.
 
 Options:
   --work DIR     working folder (default .train-cache)
