@@ -47,7 +47,10 @@ export type TransformerPrecision = 'float32' | 'float16';
 /**
  * The sessions' options: ONNX Runtime's optimised graph and prepacked weights cached per machine by default
  * (optimized-model-cache.ts), which makes later loads of Sana-600M 4 s instead of 21 s (prepacking its GEMM weights
- * is most of a load) at the cost of about twice the checkpoint's float32 size on disk.
+ * is most of a load) at the cost of about twice the checkpoint's float32 size on disk. Prepacking stays on by default
+ * even for a one-shot run: on a 2-core Xeon (AMX) a cached Sana-600M loads in 2.2-2.5 s prepacked and 0.62 s with
+ * `prepack: false`, but each 512 px CFG step then takes 2.60-2.64 s instead of 2.40-2.44 s (bench/transformer.ts, back to
+ * back), so prepacking pays from about 9 steps on; `prepack: false` is the faster choice for 1-4 step (Sprint) runs.
  */
 function sessionOptions(options: SanaTransformerOptions): SanaTransformerOptions {
   return { ...options, cacheOptimizedModel: options.cacheOptimizedModel ?? 'auto' };
