@@ -46,7 +46,7 @@ export const RECIPE = {
   // A second run from the first one's weights (a warm restart at a lower peak rate): edges and corners sharpen long
   // after the first cosine cycle has cooled (27.5 -> 28.3 dB validation PSNR in its first 1000 steps).
   vaeRefine: { steps: 4000, lr: 6e-4, warmup: 50, checkpointEvery: 500 },
-  transformer: { images: 6000, steps: 2400, batch: 32, lr: 5e-4, warmup: 200, emaDecay: 0.998, checkpointEvery: 400 },
+  transformer: { images: 6000, dataSeed: 2, steps: 2400, batch: 32, lr: 5e-4, warmup: 200, emaDecay: 0.998, checkpointEvery: 400 },
   // A warm restart from the first run's weights (as `sana train --base <first>/checkpoint-latest --steps 6000 --lr
   // 3e-4 --warmup 100`): attribute accuracy on the held-out prompts rose from 39.9% after the first run to 58.7% 2000
   // steps into this one, 63.9% at 3500.
@@ -118,24 +118,63 @@ export const RECIPE = {
   textEncoderSeed: 7,
 } as const;
 
+/** One transformer run of the recipe: its RECIPE entry and where its data, base and output live. */
+interface TransformerStage {
+  readonly settings: StageSettings;
+  /** Its data folder under the working folder (a set of its own, or an earlier run's). */
+  readonly data: string;
+  /** Its output folder under the working folder. */
+  readonly out: string;
+  /** The pipeline it starts from, given the previous run's latest checkpoint (made here when it is derived). */
+  readonly base: (previous: string) => string;
+}
+
+/** The RECIPE fields a transformer run reads. */
+interface StageSettings {
+  readonly steps: number;
+  readonly lr: number;
+  readonly warmup: number;
+  readonly checkpointEvery: number;
+  /** A data set of its own: size, seed and the generator's options. */
+  readonly images?: number;
+  readonly dataSeed?: number;
+  readonly kinds?: KindWeights;
+  readonly captions?: CaptionOptions;
+  /** Training flow shift (the scheduler's when absent). */
+  readonly flowShift?: number;
+}
+
 export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
   const q = o.quick ? 0.01 : 1;
   const steps = (n: number) => Math.max(2, Math.round(n * q));
   const count = (n: number) => Math.max(24, Math.round(n * q));
   fs.mkdirSync(o.work, { recursive: true });
-  const vaeData = path.join(o.work, 'shapes-vae');
-  const data = path.join(o.work, 'shapes');
-  const composeData = path.join(o.work, 'shapes-compose');
-  const base = path.join(o.work, 'base');
-  const composeBase = path.join(o.work, 'base-compose');
-  const relationData = path.join(o.work, 'shapes-relations');
-  const relationBase = path.join(o.work, 'base-relations');
-  const markedData = path.join(o.work, 'shapes-marked');
-  const markedBase = path.join(o.work, 'base-marked');
-  const countData = path.join(o.work, 'shapes-count');
-  const countBase = path.join(o.work, 'base-count');
-  const shapesData = path.join(o.work, 'shapes-colorless');
+  const work = (name: string) => path.join(o.work, name);
+  const vaeData = work('shapes-vae');
+  const base = work('base');
   const r = RECIPE;
+  /** A base derived from the previous run's checkpoint by `write`, made once (a complete folder is kept). */
+  const derived = (name: string, write: (pipeline: string, out: string) => void) => (previous: string) => {
+    const dir = work(name);
+    if (!fs.existsSync(path.join(dir, 'model_index.json'))) write(previous, dir);
+    return dir;
+  };
+  // 4. The transformer, then 5. a warm restart from its weights, then 6. another with the composable text encoder,
+  //    then 7. a relation-heavy one, 8. one with the marking text encoder, 9. a count-heavy one and 10. one on
+  //    colour-sparse captions (the CLI's defaults for everything not in the recipe). Each starts from the one before.
+  const stages: TransformerStage[] = [
+    { settings: r.transformer, data: 'shapes', out: 'transformer', base: () => base },
+    { settings: r.transformerRefine, data: 'shapes', out: 'transformer-refine', base: (previous) => previous },
+    // the second run's pipeline with the composable encoder, all in 16 bits: trained with the weights that ship
+    { settings: r.transformerCompose, data: 'shapes-compose', out: 'transformer-compose', base: derived('base-compose', writeComposableBase) },
+    // from the third run's weights in 16 bits (the weights that shipped before it)
+    { settings: r.transformerRelations, data: 'shapes-relations', out: 'transformer-relations', base: derived('base-relations', exportPipeline) },
+    { settings: r.transformerMarked, data: 'shapes-marked', out: 'transformer-marked', base: derived('base-marked', writeMarkedBase) },
+    // from the fifth run's weights in 16 bits (the weights that shipped before it)
+    { settings: r.transformerCount, data: 'shapes-count', out: 'transformer-count', base: derived('base-count', exportPipeline) },
+    // straight from the sixth run's float32 checkpoint
+    { settings: r.transformerShapes, data: 'shapes-colorless', out: 'transformer-shapes', base: (previous) => previous },
+  ];
 
   // 1. Data: a small set for the autoencoder (crops), larger ones for the transformer runs; disjoint seeds. A folder
   //    with captions.jsonl is complete (writeShapesDataset writes it last), so an interrupted recipe keeps it.
@@ -145,18 +184,12 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
     writeShapesDataset(dir, { count: images, seed, size: DEFAULT_IMAGE_SIZE, split: 'train', kinds, captions });
   };
   ensureShapes(vaeData, count(r.vae.images + r.vae.validation), 1);
-  ensureShapes(data, count(r.transformer.images), 2);
-  ensureShapes(composeData, count(r.transformerCompose.images), r.transformerCompose.dataSeed);
-  ensureShapes(relationData, count(r.transformerRelations.images), r.transformerRelations.dataSeed, r.transformerRelations.kinds);
-  const m = r.transformerMarked;
-  ensureShapes(markedData, count(m.images), m.dataSeed, m.kinds, m.captions);
-  const c = r.transformerCount;
-  ensureShapes(countData, count(c.images), c.dataSeed, c.kinds, c.captions);
-  const sh = r.transformerShapes;
-  ensureShapes(shapesData, count(sh.images), sh.dataSeed, sh.kinds, sh.captions);
+  for (const { settings: s, data } of stages) {
+    if (s.images !== undefined && s.dataSeed !== undefined) ensureShapes(work(data), count(s.images), s.dataSeed, s.kinds, s.captions);
+  }
 
   // 2. The autoencoder.
-  const vaeOut = path.join(o.work, 'vae');
+  const vaeOut = work('vae');
   const vaeSteps = steps(r.vae.steps);
   await trainVae({
     data: vaeData,
@@ -179,7 +212,7 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
     progress: o.progress,
   });
 
-  const refineOut = path.join(o.work, 'vae-ft');
+  const refineOut = work('vae-ft');
   const refineSteps = steps(r.vaeRefine.steps);
   await trainVae({
     data: vaeData,
@@ -206,7 +239,7 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
   //    Stable Diffusion and DC-AE derive theirs), the seeded text encoder and its tokenizer, the scheduler.
   if (!fs.existsSync(path.join(base, 'model_index.json'))) {
     const vaeDir = path.join(refineOut, 'checkpoint-latest', 'vae');
-    const scale = await latentScalingFactor(vaeDir, data, o.threads);
+    const scale = await latentScalingFactor(vaeDir, work(stages[0].data), o.threads);
     o.progress?.stage(`latent scaling factor ${scale.toFixed(5)}`);
     const tmp = `${base}.tmp`;
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -225,16 +258,11 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
     fs.renameSync(tmp, base);
   }
 
-  // 4. The transformer, then 5. a warm restart from its weights, then 6. another with the composable text encoder,
-  //    then 7. a relation-heavy one, 8. one with the marking text encoder, 9. a count-heavy one and 10. one on
-  //    colour-sparse captions (the CLI's defaults for everything not in the recipe).
-  const transformerOut = path.join(o.work, 'transformer');
-  const transformerRefineOut = path.join(o.work, 'transformer-refine');
-  /** What both transformer runs share. */
-  const transformerRun = (stage: { steps: number; lr: number; warmup: number; checkpointEvery: number }) => {
+  // 4.-10. The transformer runs.
+  /** What every transformer run shares. */
+  const transformerRun = (stage: StageSettings) => {
     const n = steps(stage.steps);
     return {
-      data,
       steps: n,
       batch: o.quick ? 4 : r.transformer.batch,
       lr: stage.lr,
@@ -246,6 +274,7 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
       captionDropout: 0.1,
       logitMean: 0,
       logitStd: 1,
+      flowShift: stage.flowShift,
       imageSize: DEFAULT_IMAGE_SIZE,
       maxSequenceLength: 300,
       seed: r.seed,
@@ -256,90 +285,44 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
       progress: o.progress,
     };
   };
-  await trainTransformer({
-    ...transformerRun(r.transformer),
-    out: transformerOut,
-    base,
-    transformerConfig: DEFAULT_TRANSFORMER_CONFIG as unknown as Record<string, unknown>,
-    validationPrompts: evaluationPrompts()
-      .filter((_, i) => i % 12 === 0)
-      .map((p) => p.prompt),
-  });
-  await trainTransformer({
-    ...transformerRun(r.transformerRefine),
-    out: transformerRefineOut,
-    base: path.join(transformerOut, 'checkpoint-latest'),
-    validationPrompts: [],
-  });
-  if (!fs.existsSync(path.join(composeBase, 'model_index.json'))) {
-    // the second run's pipeline with the composable encoder, all in 16 bits: trained with the weights that ship
-    const tmp = `${composeBase}.tmp`;
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.cpSync(path.join(transformerRefineOut, 'checkpoint-latest'), tmp, { recursive: true, filter: (f) => !f.includes('.sana-ts-cache') });
-    const vocabSize = readJsonFile(path.join(tmp, 'text_encoder', 'config.json')).vocab_size as number;
-    writeSeededGemma2(path.join(tmp, 'text_encoder'), { seed: r.textEncoderSeed, vocabSize, composable: true });
-    exportPipeline(tmp, composeBase);
-    fs.rmSync(tmp, { recursive: true, force: true });
+  let previous = '';
+  for (const [i, stage] of stages.entries()) {
+    const out = work(stage.out);
+    await trainTransformer({
+      ...transformerRun(stage.settings),
+      data: work(stage.data),
+      out,
+      base: stage.base(previous),
+      // the first run writes the transformer config and shows a few held-out prompts as it trains
+      ...(i === 0
+        ? {
+            transformerConfig: DEFAULT_TRANSFORMER_CONFIG as unknown as Record<string, unknown>,
+            validationPrompts: evaluationPrompts()
+              .filter((_, k) => k % 12 === 0)
+              .map((p) => p.prompt),
+          }
+        : { validationPrompts: [] }),
+    });
+    previous = path.join(out, 'checkpoint-latest');
   }
-  const transformerComposeOut = path.join(o.work, 'transformer-compose');
-  await trainTransformer({
-    ...transformerRun(r.transformerCompose),
-    data: composeData,
-    out: transformerComposeOut,
-    base: composeBase,
-    validationPrompts: [],
-  });
-
-  // 7. The relation-heavy run, from the third run's weights in 16 bits (the weights that shipped before it).
-  if (!fs.existsSync(path.join(relationBase, 'model_index.json'))) exportPipeline(path.join(transformerComposeOut, 'checkpoint-latest'), relationBase);
-  const transformerRelationsOut = path.join(o.work, 'transformer-relations');
-  await trainTransformer({
-    ...transformerRun(r.transformerRelations),
-    data: relationData,
-    out: transformerRelationsOut,
-    base: relationBase,
-    flowShift: r.transformerRelations.flowShift,
-    validationPrompts: [],
-  });
-
-  // 8. The run with the marking text encoder, from the fourth run's weights in 16 bits.
-  if (!fs.existsSync(path.join(markedBase, 'model_index.json'))) writeMarkedBase(path.join(transformerRelationsOut, 'checkpoint-latest'), markedBase);
-  const transformerMarkedOut = path.join(o.work, 'transformer-marked');
-  await trainTransformer({
-    ...transformerRun(m),
-    data: markedData,
-    out: transformerMarkedOut,
-    base: markedBase,
-    flowShift: m.flowShift,
-    validationPrompts: [],
-  });
-
-  // 9. The count-heavy run, from the fifth run's weights in 16 bits (the weights that shipped before it).
-  if (!fs.existsSync(path.join(countBase, 'model_index.json'))) exportPipeline(path.join(transformerMarkedOut, 'checkpoint-latest'), countBase);
-  const transformerCountOut = path.join(o.work, 'transformer-count');
-  await trainTransformer({
-    ...transformerRun(c),
-    data: countData,
-    out: transformerCountOut,
-    base: countBase,
-    flowShift: c.flowShift,
-    validationPrompts: [],
-  });
-
-  // 10. The run on colour-sparse captions, straight from the sixth run's float32 checkpoint.
-  const transformerShapesOut = path.join(o.work, 'transformer-shapes');
-  await trainTransformer({
-    ...transformerRun(sh),
-    data: shapesData,
-    out: transformerShapesOut,
-    base: path.join(transformerCountOut, 'checkpoint-latest'),
-    flowShift: sh.flowShift,
-    validationPrompts: [],
-  });
 
   // 11. Export with 16-bit weights.
-  exportPipeline(path.join(transformerShapesOut, 'checkpoint-latest'), o.out);
+  exportPipeline(previous, o.out);
   o.progress?.stage(`wrote the pipeline to ${o.out} (${(folderBytes(o.out) / 1e6).toFixed(1)} MB)`);
+}
+
+/**
+ * The third run's base: `pipeline` (the second run's checkpoint) with its text encoder rewritten in the composable
+ * form (same seed and vocabulary; see RECIPE.transformerCompose), exported to 16 bits.
+ */
+export function writeComposableBase(pipeline: string, out: string): void {
+  const tmp = `${out}.tmp`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.cpSync(pipeline, tmp, { recursive: true, filter: (f) => !f.includes('.sana-ts-cache') });
+  const vocabSize = readJsonFile(path.join(tmp, 'text_encoder', 'config.json')).vocab_size as number;
+  writeSeededGemma2(path.join(tmp, 'text_encoder'), { seed: RECIPE.textEncoderSeed, vocabSize, composable: true });
+  exportPipeline(tmp, out);
+  fs.rmSync(tmp, { recursive: true, force: true });
 }
 
 /**
