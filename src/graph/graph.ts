@@ -266,6 +266,11 @@ export class Graph {
     return this.node(opType, inputs, [{ dtype, shape }], attributes, domain)[0];
   }
 
+  /** The tensor called `name` in this graph, or undefined when there is none. */
+  find(name: string): Tensor | undefined {
+    return this.byName.get(name);
+  }
+
   /** The tensor called `name` in this graph. */
   tensor(name: string): Tensor {
     const t = this.byName.get(name);

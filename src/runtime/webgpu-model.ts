@@ -2,6 +2,7 @@
 // - 16-bit weights widened to float32, for adapters without shader-f16 (SwiftShader, some phones), on which any f16
 //   buffer fails, while our graphs keep checkpoint weights in their file dtype and Cast them in the graph
 //   (DESIGN.md §1). Widening is exact (every f16/bf16 value is a float32); Cast(float32 -> float32) is an identity.
+// - the declared types of computed values dropped when weights are widened (ORT infers them again).
 // - trailing empty optional inputs dropped (Gemm's absent C as ""): the ONNX spec makes both spellings the same,
 //   but the WebGPU Gemm kernel counts the empty one and refuses "mismatched input types".
 // ref: DESIGN.md §1 (store weights as the checkpoint has them; cast in the graph), §6 (no shader-f16 on SwiftShader)
@@ -40,6 +41,8 @@ export function prepareForWebGpu(model: CompiledModel, readExternal: (location: 
     while (inputs.length && inputs[inputs.length - 1] === '') inputs.pop();
   }
   if (!options.widenHalf) return { ...model, bytes: onnx.ModelProto.encode(proto).finish() };
+  // the declared types of computed values (onnx-emit.ts) follow the 16-bit weights: ORT infers the widened ones
+  if (proto.graph) proto.graph.valueInfo = [];
   const pieces: Uint8Array[] = [];
   let offset = 0;
   const files = new Map<string, Uint8Array>();
