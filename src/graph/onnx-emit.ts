@@ -146,9 +146,8 @@ function typedValue(name: string, dtype: DType, shape: Tensor['shape']): onnxPro
  * labels, "B", "H*W", ...). ONNX Runtime's own inference loses sizes after a Reshape to a target computed at run
  * time, and its allocation planner reuses a freed buffer only for a value of known shape; it scans its list of freed
  * buffers for every output it plans, so without these that list grows with the graph and session creation with it,
- * faster than linearly. bench/graph-size-load.js, 28 blocks at the default model's width, unpacked, warm cache, on a
- * 2-core EPYC: 0.96-1.35 s without them, 0.27-0.32 s with them; Sana-600M's whole transformer load 1.05-1.35 s ->
- * 0.48-0.53 s unpacked. ORT checks a reused buffer's size at run time and fails (never writes past it) when it is too
+ * faster than linearly. bench/graph-size-load.js on a 2-core EPYC (unpacked, warm cache): 28 blocks 0.85 -> 0.19 s,
+ * 56 blocks 3.7-5.9 -> 0.42 s; Sana-600M's whole transformer load 1.05-1.35 -> 0.37-0.40 s unpacked. ORT checks a reused buffer's size at run time and fails (never writes past it) when it is too
  * small, so a wrong label would show as an error, not a wrong image. Names only the emitter makes (lowered
  * FusedMatMul parts) are left to ORT.
  */
