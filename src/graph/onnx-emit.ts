@@ -147,9 +147,9 @@ function typedValue(name: string, dtype: DType, shape: Tensor['shape']): onnxPro
  * time, and its allocation planner reuses a freed buffer only for a value of known shape; it scans its list of freed
  * buffers for every output it plans, so without these that list grows with the graph and session creation with it,
  * faster than linearly. bench/graph-size-load.js on a 2-core EPYC (unpacked, warm cache): 28 blocks 0.85 -> 0.19 s,
- * 56 blocks 3.7-5.9 -> 0.42 s; Sana-600M's whole transformer load 1.05-1.35 -> 0.37-0.40 s unpacked. ORT checks a reused buffer's size at run time and fails (never writes past it) when it is too
- * small, so a wrong label would show as an error, not a wrong image. Names only the emitter makes (lowered
- * FusedMatMul parts) are left to ORT.
+ * 56 blocks 3.7-5.9 -> 0.42 s; Sana-600M's whole transformer load 1.05-1.35 -> 0.37-0.40 s unpacked. ORT checks a
+ * reused buffer's size at run time and fails (never writes past it) when it is too small, so a wrong label would
+ * show as an error, not a wrong image. Names only the emitter makes (lowered FusedMatMul parts) are left to ORT.
  */
 function computedValueInfo(graph: Graph, nodes: readonly NodeSpec[]): onnxProto.onnx.IValueInfoProto[] {
   const declared = new Set([...graph.inputs, ...graph.outputs].map((t) => t.name));

@@ -122,8 +122,8 @@ export function pipelineComponents(model: string, options: LoadPipelineOptions =
     },
     async loadDenoiser() {
       const lora = options.loras?.length ? new LoraSet(options.loras, options.loraFuse) : undefined;
-      // A one-shot SANA-Sprint run (1-4 steps) does not prepack: Sana-600M loads in 0.62 s unpacked against 2.2-2.5 s
-      // prepacked, and its steps are only ~8% slower (pays from ~9 steps; see the transformer's session options)
+      // A one-shot SANA-Sprint run (1-4 steps) does not prepack: Sana-600M loads in 0.37-0.40 s unpacked against 1.65 s
+      // prepacked (2-core EPYC), and its steps are only ~8% slower (see the transformer's session options)
       const fewSteps = !options.keepResident && folder.pipelineClass.startsWith('SanaSprint');
       const transformer = await SanaTransformer.load(dirs.transformer, {
         ...session,

@@ -50,7 +50,9 @@ export type TransformerPrecision = 'float32' | 'float16';
  * is most of a load) at the cost of about twice the checkpoint's float32 size on disk. Prepacking stays on by default
  * even for a one-shot run: on a 2-core Xeon (AMX) a cached Sana-600M loads in 2.2-2.5 s prepacked and 0.62 s with
  * `prepack: false`, but each 512 px CFG step then takes 2.60-2.64 s instead of 2.40-2.44 s (bench/transformer.ts, back to
- * back), so prepacking pays from about 9 steps on; `prepack: false` is the faster choice for 1-4 step (Sprint) runs.
+ * back), so prepacking paid from about 9 steps on. Since the emitter declares value shapes (onnx-emit.ts) both loads are
+ * shorter (2-core EPYC: 1.65 s prepacked, 0.37-0.40 s unpacked) and packing pays from about 5 steps; `prepack: false`
+ * is the faster choice for 1-4 step (Sprint) runs.
  */
 function sessionOptions(options: SanaTransformerOptions): SanaTransformerOptions {
   return { ...options, cacheOptimizedModel: options.cacheOptimizedModel ?? 'auto' };

@@ -24,7 +24,7 @@ import type { CaptionOptions } from '../shapes/caption.js';
 import { GemmaTokenizer } from '../../text/tokenizer.js';
 import { relationMarkerTokens } from './relation-marker.js';
 import { evaluationPrompts } from '../shapes/evaluation.js';
-import { writeSeededGemma2, writeShapesTokenizer } from '../text-encoder/tiny-gemma.js';
+import { SeededGemma2Options, writeSeededGemma2, writeShapesTokenizer } from '../text-encoder/tiny-gemma.js';
 import { trainTransformer } from '../transformer-trainer.js';
 import { trainVae } from '../vae-trainer.js';
 import { DEFAULT_IMAGE_SIZE, DEFAULT_SCHEDULER_CONFIG, DEFAULT_TRANSFORMER_CONFIG, DEFAULT_VAE_CONFIG, MODEL_INDEX } from './configs.js';
@@ -316,13 +316,7 @@ export async function trainDefaultModel(o: RecipeOptions): Promise<void> {
  * form (same seed and vocabulary; see RECIPE.transformerCompose), exported to 16 bits.
  */
 export function writeComposableBase(pipeline: string, out: string): void {
-  const tmp = `${out}.tmp`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.cpSync(pipeline, tmp, { recursive: true, filter: (f) => !f.includes('.sana-ts-cache') });
-  const vocabSize = readJsonFile(path.join(tmp, 'text_encoder', 'config.json')).vocab_size as number;
-  writeSeededGemma2(path.join(tmp, 'text_encoder'), { seed: RECIPE.textEncoderSeed, vocabSize, composable: true });
-  exportPipeline(tmp, out);
-  fs.rmSync(tmp, { recursive: true, force: true });
+  writeBaseWithEncoder(pipeline, out, () => ({}));
 }
 
 /**
@@ -330,19 +324,23 @@ export function writeComposableBase(pipeline: string, out: string): void {
  * the marking form (same seed and vocabulary; see RECIPE.transformerMarked), exported to 16 bits.
  */
 export function writeMarkedBase(pipeline: string, out: string): void {
+  writeBaseWithEncoder(pipeline, out, (tmp) => ({
+    identityChannels: RECIPE.transformerMarked.identityChannels,
+    markedTokens: relationMarkerTokens(GemmaTokenizer.fromFolder(path.join(tmp, 'tokenizer'))),
+  }));
+}
+
+/**
+ * `pipeline` copied with its text encoder re-seeded in the composable form (the recipe's seed, the copy's vocabulary)
+ * plus the options `extra` reads off the copy, exported to 16 bits as `out`.
+ */
+function writeBaseWithEncoder(pipeline: string, out: string, extra: (tmp: string) => Partial<SeededGemma2Options>): void {
   // not exportPipeline's own temporary name
   const tmp = `${out}.source-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.cpSync(pipeline, tmp, { recursive: true, filter: (f) => !f.includes('.sana-ts-cache') });
   const vocabSize = readJsonFile(path.join(tmp, 'text_encoder', 'config.json')).vocab_size as number;
-  const tokenizer = GemmaTokenizer.fromFolder(path.join(tmp, 'tokenizer'));
-  writeSeededGemma2(path.join(tmp, 'text_encoder'), {
-    seed: RECIPE.textEncoderSeed,
-    vocabSize,
-    composable: true,
-    identityChannels: RECIPE.transformerMarked.identityChannels,
-    markedTokens: relationMarkerTokens(tokenizer),
-  });
+  writeSeededGemma2(path.join(tmp, 'text_encoder'), { seed: RECIPE.textEncoderSeed, vocabSize, composable: true, ...extra(tmp) });
   exportPipeline(tmp, out);
   fs.rmSync(tmp, { recursive: true, force: true });
 }
